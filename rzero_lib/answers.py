@@ -1,0 +1,414 @@
+"""Answer extraction and math equivalence.
+
+What it does
+- `extract_boxed(text)`: the last complete `\\boxed{...}` (or `\\fbox{...}`, or
+  `\\boxed 5`) in a model's output, with balanced braces.
+- `parse_challenger_output(text)`: the last `<question>...</question>` body and
+  the Challenger's own boxed answer after it, or the reason it failed.
+- `equivalent(a, b)`: math equivalence of two answers. A cheap normalised
+  string / integer fast path decides most pairs; the rest go to `math-verify`
+  in worker processes with a per-item timeout, because math-verify can hang on
+  pathological input and its own signal-based timeout only works on a main
+  thread. A timeout counts as "not equivalent" and is counted.
+
+Simplifications
+- Symmetry is obtained by ordering the pair before calling math-verify (its
+  `verify(gold, target)` is not symmetric), not by checking both directions.
+- Model output is untrusted text: it is only ever parsed, never executed, and
+  every input is bounded in length before any parsing.
+
+This module imports neither torch nor transformers.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from multiprocessing.connection import wait as wait_connections
+
+# Bounds for untrusted text. A completion longer than this is cut from the
+# front (the answer is at the end); an answer longer than this is no answer.
+MAX_TEXT_CHARS = 32_000
+MAX_ANSWER_CHARS = 1_000
+MAX_QUESTION_CHARS = 4_000
+
+DEFAULT_TIMEOUT_S = 5.0
+
+_BOX_COMMANDS = ("\\boxed", "\\fbox")
+
+
+def _bounded(text: str | None) -> str:
+    if not text:
+        return ""
+    text = str(text)
+    return text[-MAX_TEXT_CHARS:] if len(text) > MAX_TEXT_CHARS else text
+
+
+def _box_content_at(text: str, start: int) -> str | None:
+    """Content of the box command whose name ends at `start`, or None if unbalanced."""
+    i = start
+    n = len(text)
+    if i < n and text[i] == "{":
+        depth = 0
+        j = i
+        while j < n:
+            ch = text[j]
+            if ch == "\\":
+                j += 2  # `\{`, `\}` and `\\` are text, not structure
+                continue
+            if ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    return text[i + 1 : j]
+            j += 1
+        return None
+    if i < n and text[i] == " ":
+        # `\boxed 5`: one token up to whitespace or the end of the math span.
+        m = re.match(r" +([^\s$]+)", text[i:])
+        return m.group(1) if m else None
+    return None
+
+
+def extract_boxed(text: str | None) -> str | None:
+    """The last complete `\\boxed{...}` / `\\fbox{...}` / `\\boxed x` content, or None.
+
+    Braces are balanced (nested braces are kept); an unclosed box (a truncated
+    generation) is skipped in favour of the previous complete one. Empty boxes
+    and contents over `MAX_ANSWER_CHARS` count as no answer.
+    """
+    text = _bounded(text)
+    end = len(text)
+    while True:
+        pos = max(text.rfind(cmd, 0, end) for cmd in _BOX_COMMANDS)
+        if pos < 0:
+            return None
+        cmd = next(c for c in _BOX_COMMANDS if text.startswith(c, pos))
+        content = _box_content_at(text, pos + len(cmd))
+        if content is not None:
+            content = content.strip()
+            if not content or len(content) > MAX_ANSWER_CHARS:
+                return None
+            return content
+        end = pos
+
+
+@dataclass(frozen=True)
+class ChallengerParse:
+    """Result of parsing one Challenger completion."""
+
+    question: str | None
+    answer: str | None  # the Challenger's own boxed answer (recorded, never a label)
+    failure: str | None  # None when parsed; else a short reason
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+_QUESTION_RE = re.compile(r"<question>(.*?)</question>", re.DOTALL | re.IGNORECASE)
+
+
+def parse_challenger_output(text: str | None) -> ChallengerParse:
+    """Parse the last `<question>...</question>` block and the boxed answer after it.
+
+    Failure reasons: `empty_output`, `no_question_tag`, `empty_question`,
+    `question_too_long`.
+    """
+    text = _bounded(text)
+    if not text.strip():
+        return ChallengerParse(None, None, "empty_output")
+    matches = list(_QUESTION_RE.finditer(text))
+    if not matches:
+        return ChallengerParse(None, extract_boxed(text), "no_question_tag")
+    last = matches[-1]
+    question = last.group(1).strip()
+    answer = extract_boxed(text[last.end() :])
+    if not question:
+        return ChallengerParse(None, answer, "empty_question")
+    if len(question) > MAX_QUESTION_CHARS:
+        return ChallengerParse(None, answer, "question_too_long")
+    return ChallengerParse(question, answer, None)
+
+
+_SPACING_RE = re.compile(r"\\[,;:! ]|\\left|\\right|\\displaystyle|\s+")
+_INT_RE = re.compile(r"^[+-]?\d+$")
+
+
+def normalize_answer(answer: str | None) -> str:
+    """A cheap canonical string: same string => same answer (not the converse)."""
+    if answer is None:
+        return ""
+    s = str(answer)[:MAX_ANSWER_CHARS].strip()
+    s = s.rstrip(".").strip("$")
+    s = _SPACING_RE.sub("", s)
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = s.rstrip(".")
+    if s.startswith("{") and s.endswith("}") and _balanced(s[1:-1]):
+        s = s[1:-1]
+    if _INT_RE.match(s):
+        s = str(int(s))  # "+007" -> "7"
+    return s
+
+
+def _balanced(s: str) -> bool:
+    depth = 0
+    for ch in s:
+        depth += ch == "{"
+        depth -= ch == "}"
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def fast_equivalence(a: str | None, b: str | None) -> bool | None:
+    """Decide equivalence without math-verify when that is safe; None when it is not."""
+    if a is None or b is None:
+        return False
+    na, nb = normalize_answer(a), normalize_answer(b)
+    if not na or not nb:
+        return False
+    if na == nb:
+        return True
+    if _INT_RE.match(na) and _INT_RE.match(nb):
+        return False  # two different integers
+    return None
+
+
+# --------------------------------------------------------------------------
+# math-verify in worker processes
+# --------------------------------------------------------------------------
+
+
+def _math_verify_pair(a: str, b: str) -> bool:
+    """math-verify on two bare answers (runs inside a worker process)."""
+    from math_verify import parse, verify
+
+    # No inner signal timeouts: the parent enforces the deadline by stopping us.
+    gold = parse("\\boxed{" + a + "}", parsing_timeout=None)
+    pred = parse("\\boxed{" + b + "}", parsing_timeout=None)
+    if not gold or not pred:
+        return False
+    return bool(verify(gold, pred, timeout_seconds=None))
+
+
+class _Worker:
+    """One `python -m rzero_lib._equivalence_worker` child speaking JSON lines.
+
+    A plain subprocess rather than multiprocessing: it never re-imports the
+    caller's `__main__` (a notebook, stdin, a pytest run) and is stopped by its
+    own handle.
+    """
+
+    def __init__(self) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rzero_lib._equivalence_worker"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True, bufsize=1, env=env,
+        )
+        self.ready = False
+        self.task: tuple[int, float] | None = None  # (item index, deadline)
+
+    def fileno(self) -> int:
+        return self.proc.stdout.fileno()
+
+    def send(self, index: int, a: str, b: str) -> None:
+        self.proc.stdin.write(json.dumps([index, a, b]) + "\n")
+        self.proc.stdin.flush()
+
+    def receive(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            raise EOFError("equivalence worker exited")
+        return json.loads(line)
+
+    def stop(self) -> None:
+        try:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+@dataclass
+class EquivalenceStats:
+    calls: int = 0
+    fast_path: int = 0
+    cache_hits: int = 0
+    math_verify: int = 0
+    timeouts: int = 0
+
+
+class EquivalenceChecker:
+    """Math equivalence with a fast path, a cache and a pool of math-verify workers."""
+
+    MAX_FAILED_STARTS = 3
+
+    def __init__(self, num_workers: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 cache_size: int = 200_000) -> None:
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+        self.num_workers = num_workers or max(1, min(4, os.cpu_count() or 1))
+        self.timeout_s = timeout_s
+        self.stats = EquivalenceStats()
+        self._cache: OrderedDict[tuple[str, str], bool] = OrderedDict()
+        self._cache_size = cache_size
+        self._workers: list[_Worker] = []
+        self._failed_starts = 0
+        self._lock = threading.Lock()
+
+    # -- public ---------------------------------------------------------
+    def equivalent(self, a: str | None, b: str | None, timeout_s: float | None = None) -> bool:
+        return self.equivalent_many([(a, b)], timeout_s=timeout_s)[0]
+
+    def equivalent_many(self, pairs, timeout_s: float | None = None) -> list[bool]:
+        """Equivalence of many pairs; the pairs that need math-verify run in parallel."""
+        timeout_s = self.timeout_s if timeout_s is None else float(timeout_s)
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+        results: list[bool | None] = []
+        pending: dict[tuple[str, str], list[int]] = {}
+        for i, (a, b) in enumerate(pairs):
+            self.stats.calls += 1
+            fast = fast_equivalence(a, b)
+            if fast is not None:
+                self.stats.fast_path += 1
+                results.append(fast)
+                continue
+            key = self._key(a, b)
+            cached = self._cache.get(key)
+            if cached is not None:
+                self.stats.cache_hits += 1
+                results.append(cached)
+                continue
+            results.append(None)
+            pending.setdefault(key, []).append(i)
+        if pending:
+            keys = list(pending)
+            with self._lock:
+                verdicts = self._run(keys, timeout_s)
+            for key, verdict in zip(keys, verdicts):
+                self._remember(key, verdict)
+                for i in pending[key]:
+                    results[i] = verdict
+        return [bool(r) for r in results]
+
+    def close(self) -> None:
+        with self._lock:
+            for w in self._workers:
+                w.stop()
+            self._workers = []
+
+    # -- internals --------------------------------------------------------
+    @staticmethod
+    def _key(a: str, b: str) -> tuple[str, str]:
+        a = str(a)[:MAX_ANSWER_CHARS].strip()
+        b = str(b)[:MAX_ANSWER_CHARS].strip()
+        return (a, b) if a <= b else (b, a)
+
+    def _remember(self, key, verdict: bool) -> None:
+        self._cache[key] = verdict
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def _run(self, keys: list[tuple[str, str]], timeout_s: float) -> list[bool]:
+        self.stats.math_verify += len(keys)
+        while len(self._workers) < min(self.num_workers, len(keys)):
+            self._workers.append(_Worker())
+        verdicts: list[bool | None] = [None] * len(keys)
+        todo = list(range(len(keys)))[::-1]
+        remaining = len(keys)
+        while remaining:
+            now = time.monotonic()
+            for w in self._workers:
+                if w.ready and w.task is None and todo:
+                    i = todo.pop()
+                    w.send(i, *keys[i])
+                    w.task = (i, now + timeout_s)
+            deadlines = [w.task[1] for w in self._workers if w.task is not None]
+            wait_s = max(0.0, min(deadlines) - now) if deadlines else 120.0
+            ready = wait_connections(self._workers, timeout=wait_s)
+            for idx, w in enumerate(list(self._workers)):
+                if w not in ready:
+                    continue
+                try:
+                    tag, value = w.receive()
+                except (EOFError, OSError, ValueError):  # the worker died: its item is "not equivalent"
+                    if not w.ready:
+                        self._failed_starts += 1
+                        if self._failed_starts >= self.MAX_FAILED_STARTS:
+                            raise RuntimeError(
+                                "math-verify worker processes fail to start; check that "
+                                f"`{sys.executable} -m rzero_lib._equivalence_worker` runs"
+                            ) from None
+                    remaining -= self._fail_and_replace(idx, verdicts, timed_out=False)
+                    continue
+                if tag == "ready":
+                    w.ready = True
+                    self._failed_starts = 0
+                else:
+                    verdicts[tag] = bool(value)
+                    w.task = None
+                    remaining -= 1
+            now = time.monotonic()
+            for idx, w in enumerate(list(self._workers)):
+                if w.task is not None and now >= w.task[1]:
+                    remaining -= self._fail_and_replace(idx, verdicts, timed_out=True)
+        return [bool(v) for v in verdicts]
+
+    def _fail_and_replace(self, idx: int, verdicts, timed_out: bool) -> int:
+        """Stop worker `idx` (our own child), record its item as False, start a fresh one."""
+        w = self._workers[idx]
+        failed = 0
+        if w.task is not None:
+            verdicts[w.task[0]] = False
+            failed = 1
+            self.stats.timeouts += int(timed_out)
+        w.task = None
+        w.stop()
+        self._workers[idx] = _Worker()
+        return failed
+
+
+_DEFAULT_CHECKER: EquivalenceChecker | None = None
+
+
+def default_checker() -> EquivalenceChecker:
+    """The process-wide checker used by `equivalent` (workers start lazily)."""
+    global _DEFAULT_CHECKER
+    if _DEFAULT_CHECKER is None:
+        _DEFAULT_CHECKER = EquivalenceChecker()
+        atexit.register(_DEFAULT_CHECKER.close)
+    return _DEFAULT_CHECKER
+
+
+def equivalent(a: str | None, b: str | None, timeout_s: float | None = None) -> bool:
+    """True when two answers are mathematically equivalent (symmetric).
+
+    Normalised-string equality answers most pairs instantly; otherwise
+    math-verify decides, in a worker process, within `timeout_s` (default 5 s).
+    A timeout or a math-verify error counts as not equivalent; see
+    `default_checker().stats.timeouts`.
+    """
+    return default_checker().equivalent(a, b, timeout_s=timeout_s)
+
+
+def equivalent_many(pairs, timeout_s: float | None = None) -> list[bool]:
+    """`equivalent` for many pairs at once (the slow ones in parallel)."""
+    return default_checker().equivalent_many(pairs, timeout_s=timeout_s)

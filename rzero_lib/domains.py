@@ -1,0 +1,72 @@
+"""Domains: what a run's questions are about, bundled in one place.
+
+A domain fixes the default Challenger prompt, the default Solver prompt, the
+answer extraction (the last `\\boxed{}` in both domains), the default oracle
+of the analysis, and the default evaluation sets.
+
+- `math`: the paper's prompts (the default for GPU recipes); no exact oracle
+  (configure a `model` or `openai` oracle to measure label accuracy).
+- `arithmetic`: the Challenger writes hard arithmetic questions with a single
+  numeric answer and the exact arithmetic oracle applies. Used by the CPU demo
+  and the arithmetic sandbox.
+
+`resolve_prompts(params)` turns a run's parameters into the two PromptSpecs
+(parameters override the domain's defaults; demonstrations are generated when
+`num_demonstrations` > 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rzero_lib import prompts as P
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    challenger: P.PromptSpec
+    solver: P.PromptSpec
+    default_oracle: str  # an `analysis.oracle.kind`
+    default_benchmarks: tuple[str, ...]
+
+
+DOMAINS: dict[str, Domain] = {
+    "math": Domain("math", P.paper_challenger_prompt(), P.paper_solver_prompt(), "none",
+                   ("amc23", "minerva_math", "math500", "gsm8k", "olympiadbench", "aime25", "aime24")),
+    "arithmetic": Domain(
+        "arithmetic",
+        P.PromptSpec(P.CHALLENGER_SYSTEM_ARITHMETIC, P.CHALLENGER_USER_ARITHMETIC),
+        P.PromptSpec(P.SOLVER_SYSTEM_ARITHMETIC, "{question}"),
+        "arithmetic",
+        ("arithmetic",),
+    ),
+}
+
+
+def get_domain(name: str) -> Domain:
+    if name not in DOMAINS:
+        raise ValueError(f"domain must be one of {', '.join(DOMAINS)}; got {name!r}")
+    return DOMAINS[name]
+
+
+def _resolve(default: P.PromptSpec, overrides, make_demos) -> P.PromptSpec:
+    system = default.system if overrides.system is None else overrides.system
+    user = default.user if overrides.user is None else overrides.user
+    if overrides.demonstrations is not None:
+        demos = tuple((u, a) for u, a in overrides.demonstrations)
+    elif overrides.num_demonstrations > 0:
+        demos = make_demos(overrides.num_demonstrations)
+    else:
+        demos = default.demonstrations
+    return P.PromptSpec(system, user, demos)
+
+
+def resolve_prompts(params) -> tuple[P.PromptSpec, P.PromptSpec]:
+    """(challenger prompt, solver prompt) for a `RunParams`."""
+    domain = get_domain(params.domain)
+    challenger = _resolve(domain.challenger, params.prompts.challenger, P.arithmetic_challenger_demonstrations)
+    solver = _resolve(domain.solver, params.prompts.solver, P.arithmetic_solver_demonstrations)
+    if "{question}" not in solver.user:
+        raise ValueError("prompts.solver.user must contain '{question}'")
+    return challenger, solver

@@ -1,0 +1,150 @@
+"""Prompts for the Challenger and the Solver, and how they are rendered.
+
+What it does
+- Holds the paper's prompts (DESIGN.md §1): the Challenger is an expert
+  competition-math problem setter that thinks privately and then outputs
+  exactly `<question>...</question>` followed by `\\boxed{answer}`; the Solver
+  is asked to reason step by step and box its final answer.
+- Holds the arithmetic-domain prompts used by the CPU demo and the sandbox.
+- `PromptSpec` = system prompt + user turn + optional format demonstrations
+  (earlier user/assistant turns). Small models (SmolLM2-135M) only follow the
+  format with demonstrations (../shared/NOTES.md), so they are a parameter.
+- `render_prompt` turns chat messages into the text a model continues: the
+  tokenizer's chat template when it has one, plain `system: ...\\nuser: ...`
+  text otherwise.
+
+Simplifications
+- The paper's wording is paraphrased from its description (the same
+  instructions, not a verbatim copy of the authors' strings).
+- Every prompt is rendered to text here, once; generation and TRL training
+  both receive text prompts, so the two can never render differently.
+
+No torch or transformers import: a tokenizer is only duck-typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+Message = dict[str, str]
+
+# --- paper prompts (math domain) -------------------------------------------
+
+CHALLENGER_SYSTEM_PAPER = (
+    "You are an expert competition-math problem setter.\n"
+    "First, privately think step by step to design a brand-new, non-trivial problem. It may come "
+    "from any area of mathematics (algebra, geometry, number theory, combinatorics, probability, "
+    "statistics, calculus, ...). Aim for a difficulty that fewer than 30% of advanced high-school "
+    "students could solve, and do not reuse textbook or famous contest problems.\n"
+    "Then, without revealing your private thoughts, output exactly these two blocks and nothing else:\n\n"
+    "<question>\nThe full problem statement\n</question>\n\n"
+    "\\boxed{final_answer}"
+)
+CHALLENGER_USER_PAPER = (
+    "Generate one new, challenging reasoning question now. "
+    "Remember to format the output exactly as instructed."
+)
+SOLVER_SYSTEM_PAPER = "Please reason step by step, and put your final answer within \\boxed{}."
+
+# --- arithmetic domain -------------------------------------------------------
+
+CHALLENGER_SYSTEM_ARITHMETIC = (
+    "You write arithmetic problems. Write one new, hard arithmetic question with a single exact "
+    "numeric answer, inside <question></question>, then its answer as \\boxed{answer}."
+)
+CHALLENGER_USER_ARITHMETIC = "Write a new problem."
+SOLVER_SYSTEM_ARITHMETIC = "Solve the problem. Put your final answer within \\boxed{}."
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """A role's prompt: system text, user turn, and optional demonstrations.
+
+    `demonstrations` are (user, assistant) pairs placed as earlier chat turns.
+    For the Solver the user turn is a template with `{question}`.
+    """
+
+    system: str
+    user: str
+    demonstrations: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    def messages(self, question: str | None = None) -> list[Message]:
+        msgs: list[Message] = []
+        if self.system:
+            msgs.append({"role": "system", "content": self.system})
+        for user, assistant in self.demonstrations:
+            msgs.append({"role": "user", "content": user})
+            msgs.append({"role": "assistant", "content": assistant})
+        user = self.user.replace("{question}", question) if question is not None else self.user
+        msgs.append({"role": "user", "content": user})
+        return msgs
+
+
+def challenger_messages(spec: PromptSpec) -> list[Message]:
+    """The Challenger's (fixed) conversation."""
+    return spec.messages()
+
+
+def solver_messages(spec: PromptSpec, question: str) -> list[Message]:
+    """The Solver's conversation for one question."""
+    if "{question}" not in spec.user:
+        raise ValueError("the Solver's user turn must contain '{question}'")
+    return spec.messages(question)
+
+
+def has_chat_template(tokenizer) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def render_plain(messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
+    """`system: ...\\nuser: ...\\nassistant:` for tokenizers without a chat template."""
+    lines = [f"{m['role']}: {m['content']}" for m in messages]
+    if add_generation_prompt:
+        lines.append("assistant:")
+    return "\n".join(lines) + ("" if add_generation_prompt else "\n")
+
+
+def render_prompt(tokenizer, messages: Sequence[Message] | str, add_generation_prompt: bool = True) -> str:
+    """Text a model continues: chat template when the tokenizer has one, else plain text.
+
+    A string is returned unchanged (already-rendered or raw-text prompts).
+    """
+    if isinstance(messages, str):
+        return messages
+    if tokenizer is not None and has_chat_template(tokenizer):
+        return tokenizer.apply_chat_template(
+            list(messages), tokenize=False, add_generation_prompt=add_generation_prompt
+        )
+    return render_plain(messages, add_generation_prompt=add_generation_prompt)
+
+
+def paper_challenger_prompt() -> PromptSpec:
+    return PromptSpec(CHALLENGER_SYSTEM_PAPER, CHALLENGER_USER_PAPER)
+
+
+def paper_solver_prompt() -> PromptSpec:
+    return PromptSpec(SOLVER_SYSTEM_PAPER, "{question}")
+
+
+def arithmetic_challenger_demonstrations(count: int = 3, seed: int = 7) -> tuple[tuple[str, str], ...]:
+    """Format demonstrations for the Challenger: `<question>...</question>` then `\\boxed{}`."""
+    from rzero_lib.arithmetic import generate_problems
+
+    problems = generate_problems(count, seed=seed, min_digits=1, max_digits=2, operators="+-*",
+                                 num_operands=(2, 3))
+    return tuple(
+        (CHALLENGER_USER_ARITHMETIC, f"<question>{p.question}</question>\n\\boxed{{{p.answer}}}")
+        for p in problems
+    )
+
+
+def arithmetic_solver_demonstrations(count: int = 2, seed: int = 11) -> tuple[tuple[str, str], ...]:
+    """Solved examples for the Solver, each ending in a boxed answer."""
+    from rzero_lib.arithmetic import generate_problems
+
+    problems = generate_problems(count, seed=seed, min_digits=1, max_digits=2, operators="+-*")
+    return tuple(
+        (p.question, f"{p.expression} = {p.answer}. The answer is \\boxed{{{p.answer}}}.")
+        for p in problems
+    )

@@ -1,0 +1,224 @@
+"""Majority vote over sampled answers, p̂, and the filters that build the Solver's set.
+
+What it does
+- `majority_vote(answers)`: groups the m extracted answers into equivalence
+  classes with `rzero_lib.answers` (math equivalence, not string equality) and
+  returns the majority answer ỹ, p̂ = |majority group| / m and the groups.
+- `majority_vote_many(answer_lists)`: the same for many questions, with every
+  math-verify pair of every question sent to the worker pool in one batch.
+- `band_filter(p_hat, delta)`: the paper's informativeness band |p̂ − ½| ≤ δ.
+- `drop_reason(...)`: the band plus the authors' extra drops (proof questions,
+  empty majority, `\\text` answers), each switchable, as a recorded reason.
+
+Grouping rule (identical in every implementation here, so results agree):
+answers are visited in order; each joins the first existing group whose
+representative (its first member) is equivalent, or opens a new group.
+Answers whose normalised strings agree are equivalent without math-verify,
+so only distinct normalised strings are ever compared. m counts every
+sample, also those without an answer; those never form a group. Ties go to
+the group seen first.
+
+No torch or transformers import.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rzero_lib.answers import EquivalenceChecker, default_checker, normalize_answer
+
+
+@dataclass(frozen=True)
+class VoteGroup:
+    answer: str  # the representative: the group's first member as sampled
+    count: int
+    members: tuple[int, ...]  # sample indices
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    answer: str | None  # majority representative, None when no sample has an answer
+    p_hat: float  # |majority group| / m
+    groups: tuple[VoteGroup, ...] = field(default_factory=tuple)  # largest first, ties by first seen
+    m: int = 0
+    num_answered: int = 0
+
+    @property
+    def majority_count(self) -> int:
+        return self.groups[0].count if self.groups else 0
+
+
+def _greedy_groups(answers: Sequence[str | None], same) -> list[list[int]]:
+    """Greedy grouping; `same(i, j)` says whether answers i and j are equivalent."""
+    groups: list[list[int]] = []
+    for i, a in enumerate(answers):
+        if a is None:
+            continue
+        for g in groups:
+            if same(g[0], i):
+                g.append(i)
+                break
+        else:
+            groups.append([i])
+    return groups
+
+
+def _result(answers: Sequence[str | None], groups: list[list[int]]) -> VoteResult:
+    m = len(answers)
+    # Stable sort: ties keep first-seen order.
+    ordered = sorted(groups, key=lambda g: -len(g))
+    vote_groups = tuple(VoteGroup(answers[g[0]], len(g), tuple(g)) for g in ordered)
+    answered = sum(a is not None for a in answers)
+    if not vote_groups:
+        return VoteResult(None, 0.0, (), m, answered)
+    return VoteResult(vote_groups[0].answer, vote_groups[0].count / m, vote_groups, m, answered)
+
+
+def _check_answers(answers: Sequence[str | None]) -> list[str | None]:
+    if len(answers) == 0:
+        raise ValueError("majority_vote needs at least one sample (m = 0)")
+    cleaned = []
+    for a in answers:
+        if a is None:
+            cleaned.append(None)
+        else:
+            a = str(a).strip()
+            cleaned.append(a if normalize_answer(a) else None)
+    return cleaned
+
+
+def _distinct_pairs(answers: Sequence[str | None]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Normalised keys of the answers and the pairs of distinct keys to compare."""
+    reps: dict[str, str] = {}
+    for a in answers:
+        if a is not None:
+            reps.setdefault(normalize_answer(a), a)
+    keys = list(reps)
+    pairs = [(reps[keys[x]], reps[keys[y]]) for x in range(len(keys)) for y in range(x + 1, len(keys))]
+    return keys, pairs
+
+
+def majority_vote_many(answer_lists: Sequence[Sequence[str | None]],
+                       checker: EquivalenceChecker | None = None,
+                       timeout_s: float | None = None) -> list[VoteResult]:
+    """Majority vote for many questions; all math-verify work goes out in one batch."""
+    checker = checker or default_checker()
+    cleaned = [_check_answers(answers) for answers in answer_lists]
+    plans = [_distinct_pairs(answers) for answers in cleaned]
+    all_pairs = [pair for _, pairs in plans for pair in pairs]
+    verdicts = iter(checker.equivalent_many(all_pairs, timeout_s=timeout_s)) if all_pairs else iter(())
+    results = []
+    for answers, (keys, pairs) in zip(cleaned, plans):
+        index = {k: x for x, k in enumerate(keys)}
+        eq = {}
+        n = len(keys)
+        for x in range(n):
+            for y in range(x + 1, n):
+                eq[(x, y)] = eq[(y, x)] = next(verdicts)
+        key_of = [index[normalize_answer(a)] if a is not None else -1 for a in answers]
+
+        def same(i: int, j: int, key_of=key_of, eq=eq) -> bool:
+            ki, kj = key_of[i], key_of[j]
+            return ki == kj or eq[(ki, kj)]
+
+        results.append(_result(answers, _greedy_groups(answers, same)))
+    return results
+
+
+def majority_vote(answers: Sequence[str | None], checker: EquivalenceChecker | None = None,
+                  timeout_s: float | None = None) -> VoteResult:
+    """Majority vote over one question's m sampled answers (None = no extractable answer)."""
+    return majority_vote_many([answers], checker=checker, timeout_s=timeout_s)[0]
+
+
+def majority_vote_naive(answers: Sequence[str | None], timeout_s: int = 5) -> VoteResult:
+    """Reference implementation: math-verify on every pair of samples, in-process.
+
+    Used only by tests and benchmarks to check that `majority_vote` gives the
+    same majority and p̂ while doing far less work.
+    """
+    from rzero_lib.answers import _math_verify_pair
+
+    answers = _check_answers(answers)
+    m = len(answers)
+    matrix = [[False] * m for _ in range(m)]
+    for i in range(m):
+        for j in range(i + 1, m):
+            if answers[i] is not None and answers[j] is not None:
+                a, b = sorted((answers[i], answers[j]))  # same orientation as the checker
+                try:
+                    ok = _math_verify_pair(a, b)
+                except Exception:
+                    ok = False
+                matrix[i][j] = matrix[j][i] = ok or a == b
+    return _result(answers, _greedy_groups(answers, lambda i, j: matrix[i][j]))
+
+
+# --------------------------------------------------------------------------
+# filters
+# --------------------------------------------------------------------------
+
+
+def _check_delta(delta: float) -> None:
+    if not 0.0 <= delta <= 0.5:
+        raise ValueError(f"band_delta must be in [0, 0.5], got {delta}")
+
+
+def band_filter(p_hat: float, delta: float = 0.25, bounds: tuple[float, float] | None = None) -> bool:
+    """True when the question is informative: |p̂ − ½| ≤ δ (paper), or low ≤ p̂ ≤ high (bounds).
+
+    `bounds=(0.3, 0.8)` is the authors' code; a tiny tolerance absorbs float
+    error so 3/10 with δ = 0.2 is kept.
+    """
+    _check_delta(delta)
+    eps = 1e-9
+    if bounds is not None:
+        low, high = bounds
+        if not 0.0 <= low <= high <= 1.0:
+            raise ValueError(f"band bounds must satisfy 0 <= low <= high <= 1, got {bounds}")
+        return low - eps <= p_hat <= high + eps
+    return abs(p_hat - 0.5) <= delta + eps
+
+
+_PROOF_RE = re.compile(r"\b(prove|proof|proves|show that|demonstrate that)\b", re.IGNORECASE)
+
+
+def is_proof_question(question: str) -> bool:
+    """Questions that ask for a proof have no single checkable answer (authors' code drops them)."""
+    return bool(_PROOF_RE.search(question or ""))
+
+
+@dataclass(frozen=True)
+class FilterSettings:
+    """Which drops apply when building the Solver's training set."""
+
+    band_delta: float = 0.25
+    band_bounds: tuple[float, float] | None = None
+    drop_proof_questions: bool = True
+    drop_empty_majority: bool = True
+    drop_text_answers: bool = True
+    apply_band: bool = True
+
+    def __post_init__(self) -> None:
+        _check_delta(self.band_delta)
+
+
+def drop_reason(question: str, vote: VoteResult, settings: FilterSettings = FilterSettings()) -> str | None:
+    """Why this voted question is not used for Solver training, or None to keep it.
+
+    Reasons, checked in this order: `no_answer` (no sample had an answer),
+    `empty_majority`, `proof_question`, `text_answer`, `outside_band`.
+    """
+    if vote.answer is None:
+        return "no_answer"
+    if settings.drop_empty_majority and normalize_answer(vote.answer).lower() in ("", "none", "null"):
+        return "empty_majority"
+    if settings.drop_proof_questions and is_proof_question(question):
+        return "proof_question"
+    if settings.drop_text_answers and "\\text" in vote.answer:
+        return "text_answer"
+    if settings.apply_band and not band_filter(vote.p_hat, settings.band_delta, settings.band_bounds):
+        return "outside_band"
+    return None

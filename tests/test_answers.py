@@ -1,0 +1,99 @@
+import time
+
+import pytest
+
+from rzero_lib.answers import (
+    EquivalenceChecker,
+    equivalent,
+    equivalent_many,
+    extract_boxed,
+    normalize_answer,
+    parse_challenger_output,
+)
+
+
+@pytest.mark.parametrize("text, expected", [
+    (r"so the answer is \boxed{42}.", "42"),
+    (r"\boxed{1} then \boxed{2}", "2"),
+    (r"\boxed{\frac{1}{2}}", r"\frac{1}{2}"),
+    (r"\boxed{ {a}+{b} }", "{a}+{b}"),
+    (r"$\boxed 5$", "5"),
+    (r"\fbox{x^2}", "x^2"),
+    (r"\boxed{\{1,2\}}", r"\{1,2\}"),
+    (r"complete \boxed{7} then truncated \boxed{8", "7"),
+    (r"\boxed{}", None),
+    ("no box here", None),
+    ("", None),
+    (None, None),
+])
+def test_extract_boxed(text, expected):
+    assert extract_boxed(text) == expected
+
+
+def test_extract_boxed_bounds_untrusted_text():
+    huge = "x" * 5_000_000 + r"\boxed{3}"
+    assert extract_boxed(huge) == "3"
+    assert extract_boxed(r"\boxed{" + "1" * 5000 + "}") is None  # over the answer bound
+
+
+def test_parse_challenger_output():
+    p = parse_challenger_output("thinking...\n<question>\nWhat is 2+3?\n</question>\n\\boxed{5}")
+    assert p.ok and p.question == "What is 2+3?" and p.answer == "5"
+    p = parse_challenger_output("<question>old</question> <question>new one</question> \\boxed{1}")
+    assert p.question == "new one"
+    assert parse_challenger_output("no tags \\boxed{3}").failure == "no_question_tag"
+    assert parse_challenger_output("<question>  </question>").failure == "empty_question"
+    assert parse_challenger_output("   ").failure == "empty_output"
+    assert parse_challenger_output("<question>" + "a" * 10_000 + "</question>").failure == "question_too_long"
+    p = parse_challenger_output("<question>Q?</question>")
+    assert p.ok and p.answer is None
+
+
+def test_normalize_answer():
+    assert normalize_answer(r" \dfrac{1}{2} ") == r"\frac{1}{2}"
+    assert normalize_answer("+007") == "7"
+    assert normalize_answer(r"\left( 1, 2 \right)") == "(1,2)"
+    assert normalize_answer("$5$.") == "5"
+
+
+@pytest.mark.parametrize("a, b, same", [
+    ("1/2", "0.5", True),
+    (r"\frac{1}{2}", r"\dfrac12", True),
+    ("x+1", "1+x", True),
+    (r"\sqrt{2}", "2^{1/2}", True),
+    ("3", "4", False),
+    ("10", "10.0", True),
+    (r"2\pi", "6.28", False),
+    ("x=3", "3", True),
+    (None, "3", False),
+    ("", "", False),
+])
+def test_equivalent(a, b, same):
+    assert equivalent(a, b) is same
+    assert equivalent(b, a) is same  # symmetric
+
+
+def test_equivalent_many_matches_single_calls():
+    pairs = [("1/2", "0.5"), ("3", "4"), ("x+1", "1+x"), ("2", "2")]
+    assert equivalent_many(pairs) == [equivalent(a, b) for a, b in pairs]
+
+
+def test_pathological_answer_is_bounded_by_timeout():
+    checker = EquivalenceChecker(num_workers=1, timeout_s=1.0)
+    try:
+        t0 = time.monotonic()
+        # Deep nesting makes sympy/latex2sympy crawl: the worker is stopped at the deadline.
+        bad = "(" * 4000 + "1" + ")" * 4000
+        assert checker.equivalent(bad, "2") is False
+        elapsed = time.monotonic() - t0
+        assert elapsed < 10, elapsed
+        # The checker keeps working after a timeout and counts it.
+        assert checker.equivalent("1/2", "0.5") is True
+        assert checker.stats.timeouts >= 1 or elapsed < 1.0
+    finally:
+        checker.close()
+
+
+def test_checker_rejects_bad_timeout():
+    with pytest.raises(ValueError, match="timeout_s"):
+        EquivalenceChecker(timeout_s=0)

@@ -1,0 +1,97 @@
+import copy
+
+import pytest
+import torch
+
+from rzero_lib.generation import SamplingConfig, TransformersGenerator, choose_backend
+from rzero_lib.prompts import PromptSpec
+
+PROMPTS = [
+    [{"role": "user", "content": "What is 2 + 2?"}],
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a prime number larger than ten."}],
+    "plain text prompt:",
+]
+
+
+def test_shapes_and_grouping(tiny_generator):
+    out = tiny_generator.generate(PROMPTS, SamplingConfig(n=3, max_new_tokens=8, seed=1), progress=False)
+    assert len(out) == 3 and all(len(group) == 3 for group in out)
+    assert all(isinstance(t, str) for group in out for t in group)
+
+
+def test_seed_determinism(tiny_generator):
+    s = SamplingConfig(n=4, max_new_tokens=12, seed=7)
+    a = tiny_generator.generate(PROMPTS, s, progress=False)
+    b = tiny_generator.generate(PROMPTS, s, progress=False)
+    c = tiny_generator.generate(PROMPTS, SamplingConfig(n=4, max_new_tokens=12, seed=8), progress=False)
+    assert a == b
+    assert a != c
+
+
+def test_greedy_is_repeatable_and_n_copies_agree(tiny_generator):
+    out = tiny_generator.generate(PROMPTS[:1], SamplingConfig(n=3, temperature=0, max_new_tokens=10), progress=False)
+    assert out[0][0] == out[0][1] == out[0][2]
+
+
+def test_batching_does_not_change_greedy_output(tiny_model_path):
+    from rzero_lib.models import load_model
+
+    model, tok = load_model(tiny_model_path)
+    g1 = TransformersGenerator(model, tok, batch_size=1)
+    g8 = TransformersGenerator(model, tok, batch_size=8)
+    s = SamplingConfig(n=2, temperature=0, max_new_tokens=6)
+    assert g1.generate(PROMPTS, s, progress=False) == g8.generate(PROMPTS, s, progress=False)
+
+
+def test_stops_at_eos(tiny_model_path):
+    """A copy of the tiny model whose head strongly prefers EOS after one real token."""
+    from rzero_lib.models import load_model
+
+    model, tok = load_model(tiny_model_path)
+    model = copy.deepcopy(model)
+    head = torch.nn.Linear(model.config.hidden_size, model.config.vocab_size, bias=True)
+    head.weight.data.zero_()
+    head.bias.data.fill_(-50.0)
+    head.bias.data[tok.eos_token_id] = 50.0
+    model.lm_head = head
+    g = TransformersGenerator(model, tok, batch_size=4)
+    out = g.generate(PROMPTS, SamplingConfig(n=2, max_new_tokens=20), progress=False)
+    assert all(t == "" for group in out for t in group)
+    assert g.stats.truncated == 0
+    assert g.stats.generated_tokens == 6  # one EOS per sequence, nothing after it
+
+
+def test_truncation_is_counted(tiny_model_path):
+    from rzero_lib.models import load_model
+
+    model, tok = load_model(tiny_model_path)
+    g = TransformersGenerator(model, tok, batch_size=4)
+    g.generate(PROMPTS[:1], SamplingConfig(n=2, temperature=0, max_new_tokens=5), progress=False)
+    assert g.stats.sequences == 2 and g.stats.generated_tokens <= 10
+
+
+def test_prompt_spec_messages_render_like_chat(tiny_generator):
+    spec = PromptSpec("sys", "{question}", (("u1", "a1"),))
+    text, add_special = tiny_generator.render(spec.messages("Q?"))
+    assert "<|im_start|>system\nsys<|im_end|>" in text and "a1" in text and text.endswith("assistant\n")
+    assert add_special is False
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"n": 0}, "n"), ({"temperature": -1}, "temperature"), ({"top_p": 0}, "top_p"),
+    ({"top_k": -1}, "top_k"), ({"max_new_tokens": 0}, "max_new_tokens"),
+])
+def test_sampling_validation(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        SamplingConfig(**kwargs)
+
+
+def test_single_string_is_rejected(tiny_generator):
+    with pytest.raises(TypeError):
+        tiny_generator.generate("one prompt", SamplingConfig())
+
+
+def test_backend_choice_without_cuda():
+    assert choose_backend("auto") == ("vllm" if torch.cuda.is_available() else "transformers")
+    with pytest.raises(ValueError, match="backend"):
+        choose_backend("tgi")
