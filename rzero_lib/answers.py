@@ -30,8 +30,10 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
+from fractions import Fraction
 from multiprocessing.connection import wait as wait_connections
 
 # Bounds for untrusted text. A completion longer than this is cut from the
@@ -170,8 +172,33 @@ def _balanced(s: str) -> bool:
     return depth == 0
 
 
+_RATIONAL_RE = re.compile(r"^(-?)(?:(\d+(?:\.\d+)?)|(\d+)/(\d+)|\\frac\{(\d+)\}\{(\d+)\})$")
+
+
+def _as_rational(s: str) -> Fraction | None:
+    """Exact value of `12`, `-0.5`, `3/4`, `\\frac{3}{4}`; None for anything else."""
+    m = _RATIONAL_RE.match(s)
+    if not m:
+        return None
+    sign, dec, num, den, fnum, fden = m.groups()
+    if dec is not None:
+        value = Fraction(dec)
+    else:
+        n, d = (num, den) if num is not None else (fnum, fden)
+        if int(d) == 0:
+            return None
+        value = Fraction(int(n), int(d))
+    return -value if sign else value
+
+
 def fast_equivalence(a: str | None, b: str | None) -> bool | None:
-    """Decide equivalence without math-verify when that is safe; None when it is not."""
+    """Decide equivalence without math-verify when that is safe; None when it is not.
+
+    Equal normalised strings, and equal exact rationals (integers, decimals,
+    `p/q`, `\\frac{p}{q}`), are equivalent. Two unequal exact rationals written
+    without decimals are not. Everything else (including unequal decimals,
+    which math-verify compares with rounding) goes to math-verify.
+    """
     if a is None or b is None:
         return False
     na, nb = normalize_answer(a), normalize_answer(b)
@@ -179,8 +206,12 @@ def fast_equivalence(a: str | None, b: str | None) -> bool | None:
         return False
     if na == nb:
         return True
-    if _INT_RE.match(na) and _INT_RE.match(nb):
-        return False  # two different integers
+    ra, rb = _as_rational(na), _as_rational(nb)
+    if ra is not None and rb is not None:
+        if ra == rb:
+            return True
+        if "." not in na and "." not in nb:
+            return False
     return None
 
 
@@ -189,16 +220,24 @@ def fast_equivalence(a: str | None, b: str | None) -> bool | None:
 # --------------------------------------------------------------------------
 
 
-def _math_verify_pair(a: str, b: str) -> bool:
-    """math-verify on two bare answers (runs inside a worker process)."""
-    from math_verify import parse, verify
+def _math_verify_parse(answer: str):
+    from math_verify import parse
 
-    # No inner signal timeouts: the parent enforces the deadline by stopping us.
-    gold = parse("\\boxed{" + a + "}", parsing_timeout=None)
-    pred = parse("\\boxed{" + b + "}", parsing_timeout=None)
+    # No inner signal timeouts: the parent enforces the deadline by stopping the worker.
+    return parse("\\boxed{" + answer + "}", parsing_timeout=None)
+
+
+def _math_verify_parsed(gold, pred) -> bool:
+    from math_verify import verify
+
     if not gold or not pred:
         return False
     return bool(verify(gold, pred, timeout_seconds=None))
+
+
+def _math_verify_pair(a: str, b: str) -> bool:
+    """math-verify on two bare answers: parse both, then verify (b against gold a)."""
+    return _math_verify_parsed(_math_verify_parse(a), _math_verify_parse(b))
 
 
 class _Worker:
@@ -206,31 +245,39 @@ class _Worker:
 
     A plain subprocess rather than multiprocessing: it never re-imports the
     caller's `__main__` (a notebook, stdin, a pytest run) and is stopped by its
-    own handle.
+    own handle. Items are sent in chunks (one pipe write per chunk) and answered
+    one line each, so the per-item cost is math-verify's, not the pipe's.
     """
 
     def __init__(self) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "rzero_lib._equivalence_worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True, bufsize=1, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
         )
+        self._buffer = b""
         self.ready = False
-        self.task: tuple[int, float] | None = None  # (item index, deadline)
+        self.chunk: list[int] = []  # item indices sent and not yet answered, in order
+        self.deadline = 0.0  # for the item at the head of `chunk`
 
     def fileno(self) -> int:
         return self.proc.stdout.fileno()
 
-    def send(self, index: int, a: str, b: str) -> None:
-        self.proc.stdin.write(json.dumps([index, a, b]) + "\n")
+    def send(self, items: list[tuple[int, str, str]], deadline: float) -> None:
+        self.chunk = [i for i, _, _ in items]
+        self.deadline = deadline
+        payload = "".join(json.dumps([i, a, b]) + "\n" for i, a, b in items)
+        self.proc.stdin.write(payload.encode())
         self.proc.stdin.flush()
 
-    def receive(self):
-        line = self.proc.stdout.readline()
-        if not line:
+    def receive(self) -> list:
+        """Every complete message available now (never blocks after `wait` said readable)."""
+        data = os.read(self.fileno(), 1 << 16)
+        if not data:
             raise EOFError("equivalence worker exited")
-        return json.loads(line)
+        self._buffer += data
+        *lines, self._buffer = self._buffer.split(b"\n")
+        return [json.loads(line) for line in lines if line.strip()]
 
     def stop(self) -> None:
         try:
@@ -327,29 +374,38 @@ class EquivalenceChecker:
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
+    CHUNK = 16  # items per pipe write
+
     def _run(self, keys: list[tuple[str, str]], timeout_s: float) -> list[bool]:
         self.stats.math_verify += len(keys)
         while len(self._workers) < min(self.num_workers, len(keys)):
             self._workers.append(_Worker())
         verdicts: list[bool | None] = [None] * len(keys)
-        todo = list(range(len(keys)))[::-1]
+        # Pairs that share their first answer go to the same worker, whose
+        # parse cache then parses that answer once; idle workers steal the rest.
+        n = len(self._workers)
+        queues: list[list[int]] = [[] for _ in range(n)]
+        for i in range(len(keys) - 1, -1, -1):  # stacks: pop() gives the lowest index
+            queues[zlib.crc32(keys[i][0].encode()) % n].append(i)
         remaining = len(keys)
+        chunk = max(1, min(self.CHUNK, len(keys) // (2 * n) or 1))
         while remaining:
             now = time.monotonic()
-            for w in self._workers:
-                if w.ready and w.task is None and todo:
-                    i = todo.pop()
-                    w.send(i, *keys[i])
-                    w.task = (i, now + timeout_s)
-            deadlines = [w.task[1] for w in self._workers if w.task is not None]
+            for wi, w in enumerate(self._workers):
+                if w.ready and not w.chunk:
+                    queue = queues[wi] or max(queues, key=len)
+                    if queue:
+                        items = [queue.pop() for _ in range(min(chunk, len(queue)))]
+                        w.send([(i, *keys[i]) for i in items], now + timeout_s)
+            deadlines = [w.deadline for w in self._workers if w.chunk]
             wait_s = max(0.0, min(deadlines) - now) if deadlines else 120.0
             ready = wait_connections(self._workers, timeout=wait_s)
             for idx, w in enumerate(list(self._workers)):
                 if w not in ready:
                     continue
                 try:
-                    tag, value = w.receive()
-                except (EOFError, OSError, ValueError):  # the worker died: its item is "not equivalent"
+                    messages = w.receive()
+                except (EOFError, OSError, ValueError):  # died: its current item is "not equivalent"
                     if not w.ready:
                         self._failed_starts += 1
                         if self._failed_starts >= self.MAX_FAILED_STARTS:
@@ -357,30 +413,35 @@ class EquivalenceChecker:
                                 "math-verify worker processes fail to start; check that "
                                 f"`{sys.executable} -m rzero_lib._equivalence_worker` runs"
                             ) from None
-                    remaining -= self._fail_and_replace(idx, verdicts, timed_out=False)
+                    remaining -= self._fail_and_replace(idx, verdicts, queues[idx], timed_out=False)
                     continue
-                if tag == "ready":
-                    w.ready = True
-                    self._failed_starts = 0
-                else:
-                    verdicts[tag] = bool(value)
-                    w.task = None
-                    remaining -= 1
+                for tag, value in messages:
+                    if tag == "ready":
+                        w.ready = True
+                        self._failed_starts = 0
+                    elif w.chunk and w.chunk[0] == tag:
+                        verdicts[tag] = bool(value)
+                        w.chunk.pop(0)
+                        w.deadline = time.monotonic() + timeout_s  # the next item's clock starts now
+                        remaining -= 1
             now = time.monotonic()
             for idx, w in enumerate(list(self._workers)):
-                if w.task is not None and now >= w.task[1]:
-                    remaining -= self._fail_and_replace(idx, verdicts, timed_out=True)
+                if w.chunk and now >= w.deadline:
+                    remaining -= self._fail_and_replace(idx, verdicts, queues[idx], timed_out=True)
         return [bool(v) for v in verdicts]
 
-    def _fail_and_replace(self, idx: int, verdicts, timed_out: bool) -> int:
-        """Stop worker `idx` (our own child), record its item as False, start a fresh one."""
+    def _fail_and_replace(self, idx: int, verdicts, todo: list[int], timed_out: bool) -> int:
+        """Stop worker `idx` (our own child): its current item is False, the rest of
+        its chunk goes back on the queue, and a fresh worker takes its place."""
         w = self._workers[idx]
         failed = 0
-        if w.task is not None:
-            verdicts[w.task[0]] = False
+        if w.chunk:
+            head, *rest = w.chunk
+            verdicts[head] = False
             failed = 1
             self.stats.timeouts += int(timed_out)
-        w.task = None
+            todo.extend(reversed(rest))
+        w.chunk = []
         w.stop()
         self._workers[idx] = _Worker()
         return failed

@@ -89,41 +89,63 @@ def _check_answers(answers: Sequence[str | None]) -> list[str | None]:
     return cleaned
 
 
-def _distinct_pairs(answers: Sequence[str | None]) -> tuple[list[str], list[tuple[str, str]]]:
-    """Normalised keys of the answers and the pairs of distinct keys to compare."""
+def _distinct_keys(answers: Sequence[str | None]) -> tuple[list[str], dict[str, str]]:
+    """Distinct normalised keys in first-seen order, and the first raw answer of each."""
     reps: dict[str, str] = {}
     for a in answers:
         if a is not None:
             reps.setdefault(normalize_answer(a), a)
-    keys = list(reps)
-    pairs = [(reps[keys[x]], reps[keys[y]]) for x in range(len(keys)) for y in range(x + 1, len(keys))]
-    return keys, pairs
+    return list(reps), reps
 
 
 def majority_vote_many(answer_lists: Sequence[Sequence[str | None]],
                        checker: EquivalenceChecker | None = None,
                        timeout_s: float | None = None) -> list[VoteResult]:
-    """Majority vote for many questions; all math-verify work goes out in one batch."""
+    """Majority vote for many questions at once.
+
+    The greedy grouping runs on distinct normalised answers only, and the
+    questions advance in lockstep: each round asks every question's next
+    "does key x belong to group g?" and sends all of them to the worker pool
+    in one batch. So a question needs only the comparisons greedy grouping
+    really makes, and math-verify runs in parallel across questions.
+    """
     checker = checker or default_checker()
     cleaned = [_check_answers(answers) for answers in answer_lists]
-    plans = [_distinct_pairs(answers) for answers in cleaned]
-    all_pairs = [pair for _, pairs in plans for pair in pairs]
-    verdicts = iter(checker.equivalent_many(all_pairs, timeout_s=timeout_s)) if all_pairs else iter(())
+    plans = [_distinct_keys(answers) for answers in cleaned]
+    # Per question: groups of key indices; `cursor` = (key being placed, group being tried).
+    key_groups: list[list[list[int]]] = [[[0]] if keys else [] for keys, _ in plans]
+    cursor = [(1, 0) for _ in plans]
+    while True:
+        asks = []  # (question, key index, group index)
+        for q, (keys, _) in enumerate(plans):
+            x, g = cursor[q]
+            if x < len(keys):
+                asks.append((q, x, g))
+        if not asks:
+            break
+        pairs = [(plans[q][1][plans[q][0][key_groups[q][g][0]]], plans[q][1][plans[q][0][x]]) for q, x, g in asks]
+        verdicts = checker.equivalent_many(pairs, timeout_s=timeout_s)
+        for (q, x, g), same in zip(asks, verdicts):
+            groups = key_groups[q]
+            if same:
+                groups[g].append(x)
+                cursor[q] = (x + 1, 0)
+            elif g + 1 < len(groups):
+                cursor[q] = (x, g + 1)
+            else:
+                groups.append([x])
+                cursor[q] = (x + 1, 0)
     results = []
-    for answers, (keys, pairs) in zip(cleaned, plans):
+    for answers, (keys, _), groups in zip(cleaned, plans, key_groups):
+        group_of_key = {x: gi for gi, members in enumerate(groups) for x in members}
         index = {k: x for x, k in enumerate(keys)}
-        eq = {}
-        n = len(keys)
-        for x in range(n):
-            for y in range(x + 1, n):
-                eq[(x, y)] = eq[(y, x)] = next(verdicts)
-        key_of = [index[normalize_answer(a)] if a is not None else -1 for a in answers]
-
-        def same(i: int, j: int, key_of=key_of, eq=eq) -> bool:
-            ki, kj = key_of[i], key_of[j]
-            return ki == kj or eq[(ki, kj)]
-
-        results.append(_result(answers, _greedy_groups(answers, same)))
+        members: list[list[int]] = [[] for _ in groups]
+        for i, a in enumerate(answers):
+            if a is not None:
+                members[group_of_key[index[normalize_answer(a)]]].append(i)
+        # Groups were opened in first-seen order of their first key, which is the
+        # first-seen order of their first member.
+        results.append(_result(answers, [m for m in members if m]))
     return results
 
 
