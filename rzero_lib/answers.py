@@ -318,6 +318,7 @@ class EquivalenceChecker:
         self._cache_size = cache_size
         self._workers: list[_Worker] = []
         self._failed_starts = 0
+        self._timed_out: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
     # -- public ---------------------------------------------------------
@@ -355,6 +356,10 @@ class EquivalenceChecker:
                 for i in pending[key]:
                     results[i] = verdict
         return [bool(r) for r in results]
+
+    def timed_out(self, a: str | None, b: str | None) -> bool:
+        """Whether math-verify ran out of time on this pair (its verdict was "not equivalent")."""
+        return a is not None and b is not None and self._key(a, b) in self._timed_out
 
     def close(self) -> None:
         with self._lock:
@@ -427,6 +432,7 @@ class EquivalenceChecker:
             now = time.monotonic()
             for idx, w in enumerate(list(self._workers)):
                 if w.chunk and now >= w.deadline:
+                    self._timed_out.add(keys[w.chunk[0]])
                     remaining -= self._fail_and_replace(idx, verdicts, queues[idx], timed_out=True)
         return [bool(v) for v in verdicts]
 

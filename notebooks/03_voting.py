@@ -1,0 +1,59 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · Voting
+#
+# The Solver of the previous iteration samples m answers per question (DESIGN.md §1.3). Answers are grouped by
+# math equivalence (not string equality); the largest group is the pseudo-label ỹ and p̂ = |group| / m.
+# Questions with |p̂ − ½| ≤ δ are kept for Solver training; the authors' extra drops (proof questions,
+# empty majority, `\text` answers) are switchable. Every question stays in `votes.parquet` with its drop reason.
+
+# %% tags=["parameters"]
+run_dir = "runs/smoke"
+iteration = 1
+recompute = False
+
+# %%
+from IPython.display import Markdown, display
+
+from rzero_lib.stages import StageContext, run_voting
+
+ctx = StageContext.open(run_dir, iteration, "voting")
+display(Markdown(f"run `{ctx.run.path}` · iteration **{iteration}** · Solver `{ctx.run.solver_model(iteration - 1)}`"))
+ctx.params.voting
+
+# %%
+result = run_voting(ctx, recompute=recompute)
+s = result.summary
+display(Markdown(f"**{s['questions']}** questions × m = {s['m']}: boxed-answer rate **{s['boxed_rate']:.0%}**, "
+                 f"mean p̂ {s['mean_p_hat']:.2f}; **{s['kept']}** kept ({s['kept_fraction']:.0%})."))
+if s["boxed_rate"] < 0.3:
+    display(Markdown("⚠️ **Low boxed-answer rate**: the Solver rarely writes `\\boxed{}`; "
+                     "try `prompts.solver.num_demonstrations: 2` or more `voting.max_new_tokens`."))
+votes = result.tables["votes"]
+votes["drop_reason"].fillna("kept").value_counts().rename("questions").to_frame()
+
+# %% [markdown]
+# ## p̂ histogram with the kept band
+
+# %%
+from rzero_lib.plots import plot_p_hat_histogram
+
+plot_p_hat_histogram(votes["p_hat"], m=s["m"], delta=ctx.params.voting.band_delta,
+                     bounds=ctx.params.voting.band_bounds, title=f"Solver agreement, iteration {iteration}")
+
+# %% [markdown]
+# ## A sample of questions with their votes
+
+# %%
+sample = votes[["question", "group_answers", "group_counts", "majority_answer", "p_hat", "challenger_answer",
+                "drop_reason"]]
+display(sample.head(12))

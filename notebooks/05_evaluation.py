@@ -1,0 +1,53 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Evaluation
+#
+# Scores the Solver of this iteration (the base model at iteration 0) on the configured benchmarks
+# (DESIGN.md §1.5): greedy by default, the mean over k samples for AMC/AIME as in the paper. Answers are
+# extracted from the last `\boxed{}` (or the option letter) and compared with math equivalence. A `limit`
+# subsample is reported in every row. The cross-iteration table puts base and every finished iteration side by side.
+
+# %% tags=["parameters"]
+run_dir = "runs/smoke"
+iteration = 0
+recompute = False
+
+# %%
+from IPython.display import Markdown, display
+
+from rzero_lib.stages import StageContext, evaluation_model, run_evaluation
+
+ctx = StageContext.open(run_dir, iteration, "evaluation")
+display(Markdown(f"run `{ctx.run.path}` · iteration **{iteration}** · model `{evaluation_model(ctx)}`"))
+ctx.params.evaluation
+
+# %%
+result = run_evaluation(ctx, recompute=recompute)
+scores = result.tables.get("scores")
+display(scores if scores is not None else result.summary)
+
+# %% [markdown]
+# ## Base vs every iteration (accuracy, %)
+
+# %%
+table = result.tables.get("table")
+if table is not None and not table.empty:
+    display(table)
+    display(Markdown(table.attrs.get("note", "")))
+
+# %% [markdown]
+# ## A few responses
+
+# %%
+samples = result.tables.get("samples")
+if samples is not None and not samples.empty:
+    display(samples[["benchmark", "id", "extracted", "gold", "correct", "response"]].head(10))
