@@ -82,7 +82,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from rzero_lib.answers import MAX_ANSWER_CHARS, MAX_TEXT_CHARS, default_checker, equivalent_many, extract_boxed
+from rzero_lib.answers import (
+    MAX_ANSWER_CHARS,
+    MAX_TEXT_CHARS,
+    default_checker,
+    equivalent_many,
+    extract_boxed,
+)
 
 logger = logging.getLogger(__name__)
 
