@@ -18,7 +18,7 @@ import time
 
 from rzero_lib.generation import SamplingConfig, TransformersGenerator
 from rzero_lib.models import load_model
-from rzero_lib.prompts import PromptSpec, SOLVER_SYSTEM_ARITHMETIC, arithmetic_solver_demonstrations
+from rzero_lib.prompts import SOLVER_SYSTEM_ARITHMETIC, PromptSpec, arithmetic_solver_demonstrations
 
 
 def main() -> None:

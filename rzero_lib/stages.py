@@ -365,11 +365,12 @@ def _oracle_labels(ctx: StageContext, train):
     """Ablation `solver_training.label_source: oracle`: replace pseudo-labels by the oracle's answers."""
     from rzero_lib.oracle import make_oracle
 
-    oracle = make_oracle(ctx.params, ctx.params.analysis.oracle)
-    answers = oracle.answer_many(train["question"].tolist())
+    with make_oracle(ctx.params, ctx.params.analysis.oracle) as oracle:  # a model oracle frees its model
+        answers = oracle.answer_many(train["question"].tolist())
+        name = oracle.name
     train = train.assign(label=answers)
     covered = train["label"].notna()
-    return train[covered].reset_index(drop=True), f"oracle ({oracle.name}; {int(covered.sum())}/{len(covered)} covered)"
+    return train[covered].reset_index(drop=True), f"oracle ({name}; {int(covered.sum())}/{len(covered)} covered)"
 
 
 # --------------------------------------------------------------------------
@@ -413,3 +414,73 @@ def run_evaluation(ctx: StageContext, recompute: bool = False) -> StageResult:
     ctx.finish(inputs={"model": model}, outputs=["scores.parquet", "samples.parquet"], summary=summary)
     return StageResult(summary, {"scores": scores, "samples": samples,
                                  "table": cross_iteration_table(load_scores(ctx.run.path))})
+
+
+# --------------------------------------------------------------------------
+# 3b. Verification (optional)
+# --------------------------------------------------------------------------
+
+VERDICT_COLUMNS = ["question_id", "question", "majority_answer", "p_hat", "solution", "verdicts", "yes", "no",
+                   "unparsed", "confidence", "kept", "weight", "drop_reason"]
+
+
+def verifier_model(ctx: StageContext) -> str:
+    v = ctx.params.verifier
+    if v.kind == "model":
+        if not v.model:
+            raise StageError("verifier.kind is 'model' but verifier.model is not set")
+        return v.model
+    return ctx.run.solver_model(ctx.iteration - 1)  # self-verification: the Solver that voted
+
+
+def run_verification(ctx: StageContext, recompute: bool = False) -> StageResult:
+    import pandas as pd
+
+    from rzero_lib.verifier import apply_policy, confidence_of, supporting_response, verify_labels
+
+    verdicts_file, train_file = ctx.folder / "verdicts.parquet", ctx.folder / "solver_train.parquet"
+    if ctx.done and not recompute:
+        return StageResult(ctx.manifest["summary"], {"verdicts": pd.read_parquet(verdicts_file),
+                                                     "solver_train": pd.read_parquet(train_file)}, loaded=True)
+    v = ctx.params.verifier
+    k = ctx.iteration
+    votes_file = ctx.run.stage_dir(k, "voting") / "votes.parquet"
+    votes = pd.read_parquet(votes_file)
+    kept = votes[votes["kept"]].reset_index(drop=True)
+    solutions = [supporting_response(list(r.responses), list(r.answers), r.majority_answer) or
+                 f"The answer is \\boxed{{{r.majority_answer}}}." for r in kept.itertuples()]
+    spec = verifier_model(ctx)
+    gen = _generator(ctx, spec)
+    try:
+        verdicts = verify_labels(gen, kept["question"].tolist(), solutions, samples=v.samples,
+                                 temperature=v.temperature, max_new_tokens=v.max_new_tokens, seed=ctx.seed(5))
+        stats = gen.stats.as_dict()
+    finally:
+        gen.close()
+    rows = []
+    for r, solution, vs in zip(kept.itertuples(), solutions, verdicts):
+        decision = apply_policy(confidence_of(vs), v.policy, v.threshold)
+        rows.append({"question_id": r.question_id, "question": r.question, "majority_answer": r.majority_answer,
+                     "p_hat": r.p_hat, "solution": _bounded(solution), "verdicts": [str(x) for x in vs],
+                     "yes": sum(x is True for x in vs), "no": sum(x is False for x in vs),
+                     "unparsed": sum(x is None for x in vs), "confidence": decision.confidence,
+                     "kept": decision.kept, "weight": decision.weight, "drop_reason": decision.reason})
+    df = pd.DataFrame(rows, columns=VERDICT_COLUMNS)
+    train_rows = df[df["kept"]]
+    train = pd.DataFrame({"question_id": train_rows["question_id"], "question": train_rows["question"],
+                          "label": train_rows["majority_answer"], "p_hat": train_rows["p_hat"],
+                          "weight": train_rows["weight"]}, columns=TRAIN_COLUMNS)
+    write_parquet_atomic(df, verdicts_file)
+    write_parquet_atomic(train, train_file)
+    n_verdicts = int(df[["yes", "no", "unparsed"]].to_numpy().sum()) if len(df) else 0
+    summary = {"verifier_model": spec, "kind": v.kind, "policy": v.policy, "threshold": v.threshold,
+               "questions": len(df), "kept": len(train), "mean_confidence": float(df["confidence"].mean())
+               if len(df) else 0.0, "verdict_parse_rate": 1 - df["unparsed"].sum() / n_verdicts
+               if n_verdicts else 0.0, "generation": stats}
+    if train.empty:
+        raise StageError(f"The Verifier kept none of the {len(df)} labels (policy {v.policy}, threshold "
+                         f"{v.threshold}, verdict parse rate {summary['verdict_parse_rate']:.0%}). Lower "
+                         "verifier.threshold, use verifier.policy: weight, or check verdicts.parquet.")
+    ctx.finish(inputs={"votes": str(votes_file), "verifier_model": spec},
+               outputs=["verdicts.parquet", "solver_train.parquet"], summary=summary)
+    return StageResult(summary, {"verdicts": df, "solver_train": train})

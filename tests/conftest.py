@@ -13,6 +13,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TINY = "builtin:tiny-random"
+SMOKE = REPO_ROOT / "params" / "smoke.yaml"
 
 # Prompts among those the tiny model's format warm-up used (`rzero_lib.models._format_warmup`).
 from rzero_lib.prompts import PromptSpec  # noqa: E402
@@ -56,3 +57,29 @@ def tiny_generator(tiny_model_path):
 def format_model_path(tiny_model_path) -> str:
     """The tiny model writes noise in the roles' formats (see `models._format_warmup`)."""
     return tiny_model_path
+
+
+def _mtimes(run_dir: Path) -> dict[str, float]:
+    return {str(p.relative_to(run_dir)): p.stat().st_mtime for p in run_dir.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """The whole chain on params/smoke.yaml through the real driver and papermill,
+    made to fail at iter_01/voting first (RZERO_FAIL_STAGE) and then resumed."""
+    from rzero_lib.config import load_params
+    from rzero_lib.pipeline import PipelineError, run_pipeline
+
+    run_dir = tmp_path_factory.mktemp("runs") / "smoke"
+    params = load_params(SMOKE)
+    os.environ["RZERO_FAIL_STAGE"] = "iter_01/voting"
+    try:
+        with pytest.raises(PipelineError) as failure:
+            run_pipeline(params, run_dir, progress=False)
+    finally:
+        del os.environ["RZERO_FAIL_STAGE"]
+    before = _mtimes(run_dir)
+    run_pipeline(params, run_dir, progress=False)
+    return {"dir": run_dir, "params": params, "failure": str(failure.value), "before": before}
+
+

@@ -2,7 +2,14 @@ from pathlib import Path
 
 import pytest
 
-from rzero_lib.config import ParamsError, diff_params, load_params, params_from_dict, params_hash, params_to_dict
+from rzero_lib.config import (
+    ParamsError,
+    diff_params,
+    load_params,
+    params_from_dict,
+    params_hash,
+    params_to_dict,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 BASE = {"run_name": "t", "model": "builtin:tiny-random"}

@@ -6,7 +6,6 @@ behaviour and the finished artifacts are checked on the same run.
 """
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,30 +15,10 @@ import pytest
 import torch
 
 from rzero_lib.config import load_params
-from rzero_lib.pipeline import PipelineError, plan, prepare_run_dir, run_pipeline, status_rows
+from rzero_lib.pipeline import PipelineError, plan, prepare_run_dir, status_rows
 from rzero_lib.stages import TRAIN_COLUMNS, VOTE_COLUMNS
 
-REPO = Path(__file__).resolve().parent.parent
-SMOKE = REPO / "params" / "smoke.yaml"
-
-
-def _mtimes(run_dir: Path) -> dict[str, float]:
-    return {str(p.relative_to(run_dir)): p.stat().st_mtime for p in run_dir.rglob("*") if p.is_file()}
-
-
-@pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("runs") / "smoke"
-    params = load_params(SMOKE)
-    os.environ["RZERO_FAIL_STAGE"] = "iter_01/voting"
-    try:
-        with pytest.raises(PipelineError) as failure:
-            run_pipeline(params, run_dir, progress=False)
-    finally:
-        del os.environ["RZERO_FAIL_STAGE"]
-    before = _mtimes(run_dir)
-    run_pipeline(params, run_dir, progress=False)
-    return {"dir": run_dir, "params": params, "failure": str(failure.value), "before": before}
+from .conftest import SMOKE, _mtimes
 
 
 def test_failed_stage_is_reported_with_its_notebook(smoke_run):

@@ -1,0 +1,69 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: language_info
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+#   language_info:
+#     name: python
+# ---
+
+# %% [markdown]
+# # 06 · Analysis: the label-accuracy decline and the co-evolution figures
+#
+# R-Zero trains the Solver on majority-vote pseudo-labels. As the Challenger's
+# questions get harder, how fast do those labels go wrong? (Paper, Qwen3-4B,
+# 200 questions per iteration checked by GPT-4o: 79% → 69% → 63%, while the
+# base model's accuracy on the questions falls.)
+#
+# This notebook answers it for the run in `run_dir` and draws the other
+# co-evolution figures: label accuracy by agreement, the difficulty table,
+# p̂ histograms, training curves, benchmark scores and question diversity.
+# All the work happens in `rzero_lib.analysis.run_analysis`; figures (PNG + PDF),
+# tables and `summary.json` go to `<run_dir>/report/`. Oracle answers and
+# difficulty generations are cached there, so re-running never asks twice.
+# An interactive explorer over every voted question is at the end.
+
+# %%
+from IPython.display import display
+
+from rzero_lib.analysis import run_analysis, show_report
+from rzero_lib.stages import StageContext
+
+# %% tags=["parameters"]
+run_dir = "runs/smoke"
+iteration = None  # unused: the analysis covers every iteration (the pipeline passes it to every stage)
+recompute = False
+
+# %%
+ctx = StageContext.open(run_dir, None, "analysis")
+result = run_analysis(ctx, recompute=recompute)
+print(f"report folder: {ctx.folder} ({'loaded' if result.loaded else 'computed'})")
+
+# %% [markdown]
+# ## Headline numbers, figures and tables
+
+# %%
+show_report(ctx.folder, result)
+
+# %% [markdown]
+# ## Interactive explorer
+#
+# Pick an iteration; filter by p̂, kept/dropped, drop reason and whether the
+# majority label agrees with the oracle; see the question, the m answers grouped
+# by equivalence, the majority, the oracle's and the Challenger's answers.
+# (Widgets need a live kernel: open this notebook in JupyterLab against the run directory.)
+
+# %%
+try:
+    from rzero_lib.explorer import explore
+
+    display(explore(run_dir))
+except Exception as error:  # the report must not fail because widgets cannot render
+    print(f"explorer unavailable here: {error}")
