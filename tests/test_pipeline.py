@@ -8,7 +8,6 @@ behaviour and the finished artifacts are checked on the same run.
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
