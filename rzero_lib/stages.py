@@ -126,33 +126,73 @@ def run_challenger_training(ctx: StageContext, recompute: bool = False) -> Stage
         ctx.finish(inputs={"start_model": start}, outputs=[], summary=summary, extra={"model": start})
         return StageResult(summary, {})
     challenger_prompt, solver_prompt = ctx.prompts()
-    from rzero_lib.training import train_challenger
-
-    if p.solver_service == "vllm_server":
+    launched = _launches(p)
+    arguments = dict(params=p, challenger_prompt=challenger_prompt, solver_prompt=solver_prompt,
+                     num_solver_samples=ctx.params.solver_samples_for_reward, output_dir=ctx.folder,
+                     engine=ctx.params.engine, seed=ctx.seed(),
+                     equivalence_timeout_s=ctx.params.voting.equivalence_timeout_s)
+    # The frozen Solver: a vLLM (or transformers) server on its own GPUs, which a
+    # launched multi-process training also needs; else in this process.
+    service = None
+    if p.solver_service == "vllm_server" or launched:
         from rzero_lib.solver_service import SolverServer
 
         service = SolverServer.start(solver_spec, log_dir=ctx.folder, gpus=p.solver_server_gpus,
                                      engine=ctx.params.engine)
-        solver = service.generator()
-    else:
-        service, solver = None, _generator(ctx, solver_spec)
     try:
-        result = train_challenger(start, solver, params=p, challenger_prompt=challenger_prompt,
-                                  solver_prompt=solver_prompt, num_solver_samples=ctx.params.solver_samples_for_reward,
-                                  output_dir=ctx.folder, engine=ctx.params.engine, seed=ctx.seed(),
-                                  equivalence_timeout_s=ctx.params.voting.equivalence_timeout_s)
+        if launched:
+            result = _launched_training(ctx, "challenger", p, start_model=start, solver_url=service.base_url,
+                                        solver_model=solver_spec, **arguments)
+            backend = "openai_server"
+        else:
+            from rzero_lib.training import train_challenger
+
+            solver = service.generator() if service is not None else _generator(ctx, solver_spec)
+            try:
+                result = train_challenger(start, solver, **arguments)
+            finally:
+                solver.close()
+            backend = solver.backend_name
     finally:
-        solver.close()
         if service is not None:
             service.stop()
     history = pd.DataFrame(result.log_history)
     summary = {"trained": True, **result.summary(), **_curve_summary(history, "reward"),
-               "solver_backend": solver.backend_name}
+               "solver_backend": backend, "launched": launched}
     outputs = ["model", "log_history.jsonl"] + (["challenger_questions.jsonl"]
                                                 if (ctx.folder / "challenger_questions.jsonl").exists() else [])
     ctx.finish(inputs={"start_model": start, "frozen_solver": solver_spec}, outputs=outputs, summary=summary,
                extra={"model": str(result.model_dir)})
     return StageResult(summary, {"log_history": history, **_questions_table(ctx, "challenger_questions.jsonl")})
+
+
+def _launches(params) -> bool:
+    from rzero_lib.launch import cuda_device_count, should_launch
+
+    return should_launch(params, cuda_device_count())
+
+
+def _launched_training(ctx: StageContext, role: str, params, **arguments):
+    """Run the GRPO phase under `accelerate launch` (several GPUs or nodes) and read its result."""
+    from rzero_lib.launch import (
+        accelerate_config_path,
+        default_num_processes,
+        launch_training,
+        make_payload,
+        read_result,
+    )
+    from rzero_lib.training import TrainingResult
+
+    config = params.accelerate_config or "zero2"
+    accelerate_config_path(config)  # fail early on an unknown config name
+    launch_training(role, make_payload(role, **arguments), config=config,
+                    num_processes=default_num_processes(params), log_path=ctx.folder / "accelerate.log")
+    out = read_result(ctx.folder)
+    history = _read_log_history(ctx.folder / "log_history.jsonl")
+    return TrainingResult(model_dir=Path(out["model_dir"]), log_history_path=ctx.folder / "log_history.jsonl",
+                          log_history=history, optimizer_steps=out.get("optimizer_steps", 0),
+                          seconds=out.get("seconds", 0.0), parameter_change=out.get("parameter_change", float("nan")),
+                          trainable_parameters=out.get("trainable_parameters", 0))
 
 
 def _curve_summary(history, column: str) -> dict:
@@ -348,9 +388,13 @@ def run_solver_training(ctx: StageContext, recompute: bool = False) -> StageResu
     start = ctx.run.solver_model(k - 1)
     _, solver_prompt = ctx.prompts()
     weights = train["weight"].tolist() if "weight" in train and (train["weight"] != 1.0).any() else None
-    result = train_solver(start, train["question"].tolist(), train["label"].tolist(), params=p,
-                          solver_prompt=solver_prompt, output_dir=ctx.folder, engine=ctx.params.engine,
-                          seed=ctx.seed(4), weights=weights)
+    arguments = dict(params=p, solver_prompt=solver_prompt, output_dir=ctx.folder, engine=ctx.params.engine,
+                     seed=ctx.seed(4), weights=weights)
+    if _launches(p):
+        result = _launched_training(ctx, "solver", p, start_model=start, questions=train["question"].tolist(),
+                                    labels=train["label"].tolist(), **arguments)
+    else:
+        result = train_solver(start, train["question"].tolist(), train["label"].tolist(), **arguments)
     import pandas as pd
 
     history = pd.DataFrame(result.log_history)

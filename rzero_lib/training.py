@@ -46,6 +46,10 @@ from rzero_lib.prompts import PromptSpec, has_chat_template, render_plain, solve
 from rzero_lib.rewards import challenger_reward_components, solver_rewards
 from rzero_lib.voting import majority_vote_many
 
+# run_grpo works under `accelerate launch` with several processes
+# (rzero_lib.train_entry refuses more than one process without this).
+SUPPORTS_ACCELERATE_LAUNCH = True
+
 
 @dataclass
 class TrainingResult:
@@ -285,15 +289,19 @@ def _relative_change(before: dict, model) -> float:
     return math.sqrt(num) / math.sqrt(den) if den > 0 else math.sqrt(num)
 
 
-def _load_start_model(start_model: str, params: GRPOParams, engine: EngineParams, work_dir: Path):
+def _load_start_model(start_model: str, params: GRPOParams, engine: EngineParams, work_dir: Path, state,
+                      device: str):
     """Load the phase's start model. Full fine-tuning from a LoRA chain needs a
     merged folder on disk, because TRL loads the KL reference from the path."""
     from rzero_lib.models import is_adapter, load_model, resolve_model_path, save_model
 
-    model, tokenizer = load_model(start_model, dtype=engine.dtype, device=engine.device)
+    model, tokenizer = load_model(start_model, dtype=engine.dtype, device=device)
     if not params.lora.enabled and params.beta > 0 and is_adapter(resolve_model_path(start_model)):
-        merged = save_model(model, tokenizer, work_dir / "start_model", base_model=start_model, kind="full")
-        model, tokenizer = load_model(str(merged), dtype=engine.dtype, device=engine.device)
+        merged = work_dir / "start_model"
+        if state.is_main_process:
+            save_model(model, tokenizer, merged, base_model=start_model, kind="full")
+        state.wait_for_everyone()
+        model, tokenizer = load_model(str(merged), dtype=engine.dtype, device=device)
     return model, tokenizer
 
 
@@ -301,22 +309,32 @@ def run_grpo(*, start_model: str, dataset_rows: list[dict], reward_func, params:
              engine: EngineParams, output_dir: str | Path, seed: int = 0, disable_tqdm: bool = False,
              track_change: bool = True) -> TrainingResult:
     """Train `start_model` with GRPO on `dataset_rows` (each has `prompt`) and save it."""
+    from accelerate import PartialState
     from datasets import Dataset
     from trl import GRPOTrainer
 
     from rzero_lib.models import resolve_device, save_model
 
+    # One process in-process; several under `accelerate launch`. Only the main
+    # process touches the output folder; the others wait at the barriers.
+    device = resolve_device(engine.device)
+    state = PartialState(cpu=not device.startswith("cuda"))  # the first call fixes the process layout
+    world = state.num_processes
+    sharded = state.distributed_type.name in ("DEEPSPEED", "FSDP") and world > 1
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     work_dir = output_dir / "_trl_work"
-    if work_dir.exists():
-        shutil.rmtree(work_dir)
-    work_dir.mkdir()
+    if state.is_main_process:
+        if work_dir.exists():
+            shutil.rmtree(work_dir)
+        work_dir.mkdir()
+    state.wait_for_everyone()
     t0 = time.perf_counter()
-    model, tokenizer = _load_start_model(start_model, params, engine, work_dir)
-    device = resolve_device(engine.device)
+    # Each rank loads onto its own device (all ranks on cuda:0 would OOM).
+    load_device = str(state.device) if world > 1 else engine.device
+    model, tokenizer = _load_start_model(start_model, params, engine, work_dir, state, load_device)
     config = grpo_config(params, work_dir, seed=seed, device=device, dtype=engine.dtype,
-                         disable_tqdm=disable_tqdm)
+                         num_processes=world, disable_tqdm=disable_tqdm)
     # TRL samples `batch_size` distinct prompts per step; a smaller set is repeated.
     rows = list(dataset_rows)
     if not rows:
@@ -326,22 +344,29 @@ def run_grpo(*, start_model: str, dataset_rows: list[dict], reward_func, params:
     dataset = Dataset.from_list(rows)
     trainer = GRPOTrainer(model=model, reward_funcs=[reward_func], args=config, train_dataset=dataset,
                           processing_class=tokenizer, peft_config=lora_config(params))
+    track_change = track_change and not sharded  # sharded ranks hold only slices of the weights
     before = _snapshot(trainer.model) if track_change else {}
     trainer.train()
     change = _relative_change(before, trainer.model) if track_change else float("nan")
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     kind = "lora" if params.lora.enabled else "full"
-    model_dir = save_model(trainer.model, tokenizer, output_dir / "model", base_model=start_model, kind=kind,
-                           extra={"trained_with": "trl.GRPOTrainer", "steps": params.steps})
-    history = [dict(h) for h in trainer.state.log_history]
+    # ZeRO-3 / FSDP: gather the full weights; a collective call, so every rank makes it.
+    state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped) if sharded else None
+    model_dir = output_dir / "model"
     log_path = output_dir / "log_history.jsonl"
-    tmp = log_path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(json.dumps(h) + "\n" for h in history))
-    os.replace(tmp, log_path)
-    del trainer, model
-    shutil.rmtree(work_dir, ignore_errors=True)
+    history = [dict(h) for h in trainer.state.log_history]
+    if state.is_main_process:
+        save_model(trainer.model, tokenizer, model_dir, base_model=start_model, kind=kind,
+                   extra={"trained_with": "trl.GRPOTrainer", "steps": params.steps}, state_dict=state_dict)
+        tmp = log_path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(json.dumps(h) + "\n" for h in history))
+        os.replace(tmp, log_path)
+    state.wait_for_everyone()
+    del trainer, model, state_dict
+    if state.is_main_process:
+        shutil.rmtree(work_dir, ignore_errors=True)
     return TrainingResult(model_dir=model_dir, log_history_path=log_path, log_history=history,
-                          optimizer_steps=schedule(params).max_steps, seconds=time.perf_counter() - t0,
+                          optimizer_steps=schedule(params, world).max_steps, seconds=time.perf_counter() - t0,
                           parameter_change=change, trainable_parameters=trainable)
 
 
@@ -394,6 +419,8 @@ def train_challenger(start_model: str, solver: Generator, *, params: ChallengerT
                               record_path=tmp_record, equivalence_timeout_s=equivalence_timeout_s)
     result = run_grpo(start_model=start_model, dataset_rows=rows, reward_func=reward, params=params,
                       engine=engine, output_dir=output_dir, seed=seed, disable_tqdm=disable_tqdm)
-    if tmp_record.exists():
+    from accelerate import PartialState
+
+    if PartialState().is_main_process and tmp_record.exists():  # every rank appended its own rows
         os.replace(tmp_record, record)
     return result
