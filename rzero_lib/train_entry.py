@@ -17,17 +17,11 @@ once per process (rank). It reads the payload JSON written by
 Rank 0 writes `train_result.json` (the TrainingResult summary) into
 output_dir; the stage's other outputs are written by `training.run_grpo`.
 
-More than one process needs `rzero_lib.training` to be rank-aware (it says
-so with `SUPPORTS_ACCELERATE_LAUNCH = True`): the TRL batch schedule must be
-divided by the number of processes (otherwise TRL finds no full batch and
-trains zero steps — measured with 2 CPU ranks), and only rank 0 may write
-the model folder, the log history and the question record (ZeRO-3 / FSDP
-weights must be gathered on every rank first). Until then this module
-refuses to run on more than one process, with that explanation.
-
-Simplifications
-- On more than one process each rank scores only its own completions, so
-  the Challenger's repetition penalty covers that rank's share of the batch.
+Several processes: `rzero_lib.training.run_grpo` divides TRL's batch
+schedule by the number of processes, lets only rank 0 write the model folder,
+the log history and the question record (ZeRO-3 / FSDP weights are gathered on
+every rank first), and the Challenger's repetition penalty is computed over the
+whole step's batch gathered from every rank.
 """
 
 from __future__ import annotations

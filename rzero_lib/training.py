@@ -211,9 +211,14 @@ class ChallengerRewardFunction:
                                        timeout_s=self.timeout_s)
             p_by_question = {q: (v.p_hat, v.answer) for q, v in zip(unique, votes)}
         p_hats = [p_by_question[q][0] if q is not None else None for q in questions]
-        components = challenger_reward_components(questions, p_hats, form=self.form,
+        # Under `accelerate launch` each process holds a slice of the step's batch:
+        # the repetition penalty is over the whole batch, so gather it, score it,
+        # and keep this process's slice (p̂ stays local: the Solver calls are not repeated).
+        all_questions, all_p_hats, offset = _gather_batch(questions, p_hats)
+        components = challenger_reward_components(all_questions, all_p_hats, form=self.form,
                                                   penalty_threshold=self.penalty_threshold,
                                                   penalty_weight=self.penalty_weight)
+        components = components[offset: offset + len(questions)]
         rows = []
         for text_parse, q, c in zip(parsed, questions, components):
             rows.append({"question": q, "failure": text_parse.failure, "challenger_answer": text_parse.answer,
@@ -261,6 +266,21 @@ class SolverRewardFunction:
         if weight is not None:
             rewards = [r * float(w) for r, w in zip(rewards, weight)]
         return rewards
+
+
+def _gather_batch(questions: list, p_hats: list) -> tuple[list, list, int]:
+    """(the whole batch's questions, their p̂, this process's offset) across training processes."""
+    try:
+        import torch.distributed as dist
+    except ImportError:
+        return questions, p_hats, 0
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return questions, p_hats, 0
+    gathered: list = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, (questions, p_hats))
+    rank = dist.get_rank()
+    offset = sum(len(g[0]) for g in gathered[:rank])
+    return ([q for g in gathered for q in g[0]], [p for g in gathered for p in g[1]], offset)
 
 
 def _mean(values) -> float:

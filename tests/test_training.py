@@ -112,3 +112,36 @@ def test_challenger_reward_scores_parsed_questions_with_the_solver(tiny_generato
     assert rows[0]["p_hat"] == 0.0 and rows[0]["question"] == "What is 1+1?"
     assert logged["challenger/format_failure_rate"] == pytest.approx(1 / 3)
     assert logged["challenger/penalty"] == pytest.approx(2 / 2)  # two identical questions: one cluster of B=2
+
+
+def _gather_worker(rank: int, world: int, port: int, out_dir: str) -> None:
+    import torch.distributed as dist
+
+    from rzero_lib.training import _gather_batch
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        local_q = [f"q{rank}a", None] if rank == 0 else ["q1a", "q1b", "q1c"]
+        local_p = [0.5, None] if rank == 0 else [0.1, 0.2, 0.3]
+        questions, p_hats, offset = _gather_batch(local_q, local_p)
+        with open(f"{out_dir}/rank{rank}.json", "w") as f:
+            json.dump({"questions": questions, "p_hats": p_hats, "offset": offset}, f)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_challenger_batch_is_gathered_across_processes(tmp_path):
+    """Under several training processes the repetition penalty sees the whole step's batch."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_gather_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+    r0 = json.loads((tmp_path / "rank0.json").read_text())
+    r1 = json.loads((tmp_path / "rank1.json").read_text())
+    assert r0["questions"] == r1["questions"] == ["q0a", None, "q1a", "q1b", "q1c"]
+    assert r0["p_hats"] == [0.5, None, 0.1, 0.2, 0.3]
+    assert (r0["offset"], r1["offset"]) == (0, 2)
