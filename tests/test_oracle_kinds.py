@@ -9,15 +9,10 @@ round trip on 127.0.0.1).
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pandas as pd
 import pytest
 
 from rzero_lib.config import OracleParams, params_from_dict
-from rzero_lib.generation import Generator
 from rzero_lib.openai_client import EndpointError
 from rzero_lib.oracle import (
     ArithmeticOracle,
@@ -31,30 +26,13 @@ from rzero_lib.oracle import (
 )
 from rzero_lib.prompts import PromptSpec
 
-TINY = "builtin:tiny-random"
+from .conftest import TINY, ChatEndpoint, ScriptedGenerator
 
 
 def _params(domain: str = "arithmetic", **oracle):
     return params_from_dict({"run_name": "t", "model": TINY, "domain": domain,
                              "engine": {"backend": "transformers", "device": "cpu"},
                              "analysis": {"oracle": oracle}})
-
-
-class ScriptedGenerator(Generator):
-    """Returns the given completions for every prompt; records what it was asked."""
-
-    def __init__(self, completions: list[str]):
-        super().__init__(backend_name="scripted")
-        self.completions = completions
-        self.calls: list[tuple[int, object]] = []
-        self.closed = False
-
-    def generate(self, prompts, sampling, progress=True):
-        self.calls.append((len(prompts), sampling))
-        return [self.completions[: sampling.n] for _ in prompts]
-
-    def close(self):
-        self.closed = True
 
 
 # --------------------------------------------------------------------------
@@ -144,44 +122,6 @@ def test_cache_rejects_a_foreign_table(tmp_path):
 # --------------------------------------------------------------------------
 
 
-class _Endpoint:
-    """A chat-completions endpoint on 127.0.0.1 that replies from `reply(body)`."""
-
-    def __init__(self, reply, status: int = 200):
-        self.requests: list[dict] = []
-        self.headers: list[dict] = []
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server API)
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                endpoint.requests.append(body)
-                endpoint.headers.append(dict(self.headers))
-                if self.path != "/v1/chat/completions":
-                    self.send_response(404)
-                    self.end_headers()
-                    return
-                payload = json.dumps({"id": "x", "object": "chat.completion", "model": body["model"],
-                                      "choices": [{"index": i, "message": {"role": "assistant", "content": text},
-                                                   "finish_reason": "stop"} for i, text in enumerate(reply(body))]})
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(payload.encode())
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture()
 def endpoint():
     def reply(body):
@@ -192,7 +132,7 @@ def endpoint():
             return ["\\boxed{7}", "\\boxed{8}", "so \\boxed{7}"][: body["n"]]
         return [f"<think>hmm \\boxed{{1}}</think> The answer is \\boxed{{{len(question)}}}."]
 
-    server = _Endpoint(reply)
+    server = ChatEndpoint(reply)
     yield server
     server.close()
 
@@ -223,7 +163,7 @@ def test_openai_oracle_majority_and_cache(endpoint, tmp_path):
 
 
 def test_openai_oracle_reports_endpoint_errors():
-    server = _Endpoint(lambda body: ["\\boxed{1}"], status=400)
+    server = ChatEndpoint(lambda body: ["\\boxed{1}"], status=400)
     try:
         oracle = OpenAIOracle(server.url, "m")
         with pytest.raises(EndpointError, match="400"):
