@@ -195,9 +195,10 @@ def fast_equivalence(a: str | None, b: str | None) -> bool | None:
     """Decide equivalence without math-verify when that is safe; None when it is not.
 
     Equal normalised strings, and equal exact rationals (integers, decimals,
-    `p/q`, `\\frac{p}{q}`), are equivalent. Two unequal exact rationals written
-    without decimals are not. Everything else (including unequal decimals,
-    which math-verify compares with rounding) goes to math-verify.
+    `p/q`, `\\frac{p}{q}`), are equivalent. Two unequal exact rationals are
+    not, unless a decimal is involved and they are within 1e-4 (relative) of
+    each other: math-verify compares decimals after rounding, so those go to
+    it, as does everything else.
     """
     if a is None or b is None:
         return False
@@ -211,6 +212,10 @@ def fast_equivalence(a: str | None, b: str | None) -> bool | None:
         if ra == rb:
             return True
         if "." not in na and "." not in nb:
+            return False
+        # math-verify compares decimals after rounding (6 places): only values
+        # this close need it; farther apart they differ under any rounding.
+        if abs(ra - rb) > Fraction(1, 10_000) * max(1, abs(ra), abs(rb)):
             return False
     return None
 
@@ -232,7 +237,26 @@ def _math_verify_parsed(gold, pred) -> bool:
 
     if not gold or not pred:
         return False
+    if _number_vs_variable_expression(gold[0], pred[0]):
+        return False  # skips sympy's simplification, the slow part of such pairs
     return bool(verify(gold, pred, timeout_seconds=None))
+
+
+def _number_vs_variable_expression(a, b) -> bool:
+    """A number is never equal to an expression with free variables (x^2 + 1, 3R^2).
+
+    Equations (`x = 3`, a Relational, which math-verify matches to 3), sets,
+    intervals and tuples are not sympy `Expr`, so they never take this path.
+    """
+    import sympy
+
+    def number(x):
+        return isinstance(x, sympy.Number)
+
+    def variable_expression(x):
+        return isinstance(x, sympy.Expr) and not isinstance(x, sympy.Number) and bool(x.free_symbols)
+
+    return (number(a) and variable_expression(b)) or (number(b) and variable_expression(a))
 
 
 def _math_verify_pair(a: str, b: str) -> bool:

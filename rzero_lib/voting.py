@@ -161,7 +161,11 @@ def majority_vote_naive(answers: Sequence[str | None], timeout_s: int = 5) -> Vo
     Used only by tests and benchmarks to check that `majority_vote` gives the
     same majority and p̂ while doing far less work.
     """
-    from rzero_lib.answers import _math_verify_pair
+    from math_verify import parse, verify
+
+    def math_verify_pair(a: str, b: str) -> bool:  # plain math-verify, none of our shortcuts
+        gold, pred = parse("\\boxed{" + a + "}"), parse("\\boxed{" + b + "}")
+        return bool(gold and pred and verify(gold, pred, timeout_seconds=timeout_s))
 
     answers = _check_answers(answers)
     m = len(answers)
@@ -171,7 +175,7 @@ def majority_vote_naive(answers: Sequence[str | None], timeout_s: int = 5) -> Vo
             if answers[i] is not None and answers[j] is not None:
                 a, b = sorted((answers[i], answers[j]))  # same orientation as the checker
                 try:
-                    ok = _math_verify_pair(a, b)
+                    ok = math_verify_pair(a, b)
                 except Exception:
                     ok = False
                 matrix[i][j] = matrix[j][i] = ok or a == b

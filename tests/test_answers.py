@@ -97,3 +97,23 @@ def test_pathological_answer_is_bounded_by_timeout():
 def test_checker_rejects_bad_timeout():
     with pytest.raises(ValueError, match="timeout_s"):
         EquivalenceChecker(timeout_s=0)
+
+
+def test_fast_path_decides_clear_numeric_cases_and_defers_close_ones():
+    from rzero_lib.answers import fast_equivalence
+
+    assert fast_equivalence("27.0", "27") is True
+    assert fast_equivalence("\\frac{3}{4}", "0.75") is True
+    assert fast_equivalence("27.0", "5") is False  # far apart: different under any rounding
+    assert fast_equivalence("3/4", "2/3") is False  # exact rationals
+    assert fast_equivalence("0.333333", "1/3") is None  # math-verify rounds decimals: its call
+    assert fast_equivalence("x^2", "4") is None
+
+
+def test_number_never_equals_an_expression_with_variables_but_equations_still_match():
+    checker = EquivalenceChecker(num_workers=1)
+    try:
+        assert checker.equivalent_many([("270", "3R^2"), ("3", "x=3"), ("x^2+1", "1+x^2"), ("8\\pi", "25.13")]) \
+            == [False, True, True, False]
+    finally:
+        checker.close()
