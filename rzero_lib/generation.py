@@ -218,17 +218,22 @@ class TransformersGenerator(Generator):
         return [[t or "" for t in group] for group in out]
 
     def close(self) -> None:
-        import gc
-
         self.model = None
-        gc.collect()
-        try:
-            import torch
+        release_accelerator_memory()
 
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
+
+def release_accelerator_memory() -> None:
+    """Collect garbage and return cached CUDA memory (a no-op on CPU)."""
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
 
 
 def _progress(total: int, progress: bool | str, desc: str):

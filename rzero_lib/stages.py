@@ -102,6 +102,23 @@ def _bounded(text: str) -> str:
     return text[-MAX_STORED_RESPONSE_CHARS:] if len(text) > MAX_STORED_RESPONSE_CHARS else text
 
 
+def _loaded(ctx: StageContext, **files: str) -> StageResult:
+    """The result of a finished stage, read back from its Parquet tables."""
+    import pandas as pd
+
+    return StageResult(ctx.manifest["summary"], {name: pd.read_parquet(ctx.folder / f) for name, f in files.items()},
+                       loaded=True)
+
+
+def _solver_train_table(rows, label_column: str, weight):
+    """The Solver's training table (TRAIN_COLUMNS) from the kept rows of a vote or verdict table."""
+    import pandas as pd
+
+    return pd.DataFrame({"question_id": rows["question_id"], "question": rows["question"],
+                         "label": rows[label_column], "p_hat": rows["p_hat"], "weight": weight},
+                        columns=TRAIN_COLUMNS)
+
+
 def _read_log_history(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
@@ -234,7 +251,7 @@ def run_question_generation(ctx: StageContext, recompute: bool = False) -> Stage
 
     out_file = ctx.folder / "questions.parquet"
     if ctx.done and not recompute:
-        return StageResult(ctx.manifest["summary"], {"questions": pd.read_parquet(out_file)}, loaded=True)
+        return _loaded(ctx, questions="questions.parquet")
     p = ctx.params.question_generation
     k = ctx.iteration
     challenger = ctx.run.challenger_model(k)
@@ -297,8 +314,7 @@ def run_voting(ctx: StageContext, recompute: bool = False) -> StageResult:
 
     votes_file, train_file = ctx.folder / "votes.parquet", ctx.folder / "solver_train.parquet"
     if ctx.done and not recompute:
-        return StageResult(ctx.manifest["summary"], {"votes": pd.read_parquet(votes_file),
-                                                     "solver_train": pd.read_parquet(train_file)}, loaded=True)
+        return _loaded(ctx, votes="votes.parquet", solver_train="solver_train.parquet")
     p = ctx.params.voting
     k = ctx.iteration
     questions_file = ctx.run.stage_dir(k, "question_generation") / "questions.parquet"
@@ -330,10 +346,7 @@ def run_voting(ctx: StageContext, recompute: bool = False) -> StageResult:
                      "group_answers": [g.answer for g in vote.groups], "group_counts": [g.count for g in vote.groups],
                      "drop_reason": reason, "kept": reason is None})
     df = pd.DataFrame(rows, columns=VOTE_COLUMNS)
-    kept = df[df["kept"]]
-    train = pd.DataFrame({"question_id": kept["question_id"], "question": kept["question"],
-                          "label": kept["majority_answer"], "p_hat": kept["p_hat"], "weight": 1.0},
-                         columns=TRAIN_COLUMNS)
+    train = _solver_train_table(df[df["kept"]], "majority_answer", 1.0)
     write_parquet_atomic(df, votes_file)
     write_parquet_atomic(train, train_file)
     n_samples = sum(len(a) for a in answers)
@@ -428,16 +441,16 @@ def evaluation_model(ctx: StageContext) -> str:
 
 
 def run_evaluation(ctx: StageContext, recompute: bool = False) -> StageResult:
-    import pandas as pd
 
     from rzero_lib.evaluation import cross_iteration_table, evaluate_model, load_scores
 
     scores_file, samples_file = ctx.folder / "scores.parquet", ctx.folder / "samples.parquet"
     if ctx.done and not recompute:
-        scores = pd.read_parquet(scores_file)
-        return StageResult(ctx.manifest["summary"], {"scores": scores, "samples": pd.read_parquet(samples_file),
-                                                     "table": cross_iteration_table(load_scores(ctx.run.path))},
-                           loaded=True)
+        if not scores_file.exists():  # evaluation was disabled
+            return StageResult(ctx.manifest["summary"], {}, loaded=True)
+        result = _loaded(ctx, scores="scores.parquet", samples="samples.parquet")
+        result.tables["table"] = cross_iteration_table(load_scores(ctx.run.path))
+        return result
     p = ctx.params.evaluation
     model = evaluation_model(ctx)
     _, solver_prompt = ctx.prompts()
@@ -484,8 +497,7 @@ def run_verification(ctx: StageContext, recompute: bool = False) -> StageResult:
 
     verdicts_file, train_file = ctx.folder / "verdicts.parquet", ctx.folder / "solver_train.parquet"
     if ctx.done and not recompute:
-        return StageResult(ctx.manifest["summary"], {"verdicts": pd.read_parquet(verdicts_file),
-                                                     "solver_train": pd.read_parquet(train_file)}, loaded=True)
+        return _loaded(ctx, verdicts="verdicts.parquet", solver_train="solver_train.parquet")
     v = ctx.params.verifier
     k = ctx.iteration
     votes_file = ctx.run.stage_dir(k, "voting") / "votes.parquet"
@@ -511,9 +523,7 @@ def run_verification(ctx: StageContext, recompute: bool = False) -> StageResult:
                      "kept": decision.kept, "weight": decision.weight, "drop_reason": decision.reason})
     df = pd.DataFrame(rows, columns=VERDICT_COLUMNS)
     train_rows = df[df["kept"]]
-    train = pd.DataFrame({"question_id": train_rows["question_id"], "question": train_rows["question"],
-                          "label": train_rows["majority_answer"], "p_hat": train_rows["p_hat"],
-                          "weight": train_rows["weight"]}, columns=TRAIN_COLUMNS)
+    train = _solver_train_table(train_rows, "majority_answer", train_rows["weight"])
     write_parquet_atomic(df, verdicts_file)
     write_parquet_atomic(train, train_file)
     n_verdicts = int(df[["yes", "no", "unparsed"]].to_numpy().sum()) if len(df) else 0

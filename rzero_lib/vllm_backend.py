@@ -40,14 +40,13 @@ Simplifications
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from rzero_lib.generation import Generator, Prompt, SamplingConfig, _check_prompts
+from rzero_lib.generation import Generator, Prompt, SamplingConfig, _check_prompts, release_accelerator_memory
 from rzero_lib.prompts import has_chat_template, render_prompt
 
 VLLM_INSTALL_HINT = (
@@ -280,14 +279,7 @@ def release_vllm_memory() -> None:
             pass
     except Exception:  # noqa: BLE001 - cleanup must not mask the caller's result
         pass
-    gc.collect()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:
-        pass
+    release_accelerator_memory()
 
 
 def _vllm_top_k(top_k: int | None) -> int:
