@@ -210,6 +210,12 @@ _SPECS = [
         max_new_tokens=1024,
         description="built-in arithmetic set: rzero_lib.arithmetic.builtin_eval_set(n=100, seed=1234)",
     ),
+    BenchmarkSpec(
+        "arith_sandbox", "builtin", "number", None, ("question",), ("answer",),
+        max_new_tokens=16,
+        description="arithmetic sandbox held-out set: rzero_lib.sandbox.sandbox_heldout_problems() "
+                    "(480 items, + - * by largest-operand digits 1-4)",
+    ),
 ]
 
 BENCHMARKS: dict[str, BenchmarkSpec] = {s.name: s for s in _SPECS}
@@ -581,6 +587,13 @@ def _arithmetic_items(spec: BenchmarkSpec) -> list[BenchmarkItem]:
     return items
 
 
+def _arith_sandbox_items(spec: BenchmarkSpec) -> list[BenchmarkItem]:
+    from rzero_lib.sandbox import sandbox_heldout_problems  # lazy: optional sibling module
+
+    return [_item(spec, f"{k:03d}", p.question, p.answer, expression=p.expression, max_digits=p.max_digits,
+                  operator=p.operators) for k, p in enumerate(sandbox_heldout_problems())]
+
+
 def subsample(items: Sequence[BenchmarkItem], limit: int | None, seed: int = 0) -> list[BenchmarkItem]:
     """`limit` items chosen by a seeded hash of their ids, kept in their original order.
 
@@ -613,6 +626,8 @@ def load_benchmark(name: str, data_dir: str | None = None, limit: int | None = N
         raise ValueError(f"limit must be >= 0 or None, got {limit}")
     if spec.name == "arithmetic":
         items, source = _arithmetic_items(spec), "rzero_lib.arithmetic.builtin_eval_set(n=100, seed=1234)"
+    elif spec.name == "arith_sandbox":
+        items, source = _arith_sandbox_items(spec), "rzero_lib.sandbox.sandbox_heldout_problems()"
     else:
         rows, source = _load_rows(spec, data_dir)
         rows = _filter_rows(spec, rows)

@@ -158,7 +158,8 @@ class SolverServer:
               extra_args: Sequence[str] = (), env: dict | None = None) -> SolverServer:
         """Start a server for model `spec` and wait until it is healthy.
 
-        `gpus` becomes CUDA_VISIBLE_DEVICES of the server; `engine` is an
+        `gpus` becomes CUDA_VISIBLE_DEVICES of the server (and sets its data
+        parallel size: GPUs / tensor_parallel_size); `engine` is an
         `EngineParams` (dtype, parallel sizes, memory, batch size); `port`
         None picks a free one (retrying on a lost race); `extra_args` go to
         the server's command line.
@@ -166,6 +167,11 @@ class SolverServer:
         from rzero_lib.config import EngineParams
 
         engine = engine or EngineParams()
+        if gpus:
+            # The server's own GPUs set its data parallelism (the generation stages'
+            # engine.data_parallel_size may count the whole node).
+            count = len([g for g in str(gpus).split(",") if g.strip()])
+            engine = engine.model_copy(update={"data_parallel_size": max(1, count // engine.tensor_parallel_size)})
         backend = _resolve_backend(backend, engine)
         log_dir = Path(log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
