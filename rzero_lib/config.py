@@ -131,6 +131,9 @@ class ChallengerTrainingParams(GRPOParams):
     solver_max_new_tokens: int = Field(512, ge=1)
     solver_service: Literal["in_process", "vllm_server"] = "in_process"
     solver_server_gpus: str | None = Field(None, description="CUDA_VISIBLE_DEVICES for the Solver server")
+    solver_server_gpu_memory_utilization: float | None = Field(
+        None, gt=0.0, le=1.0, description="GPU memory share of the Solver server (None: engine's); set it when "
+                                          "the server shares a GPU with training")
 
 
 class SolverTrainingParams(GRPOParams):

@@ -154,8 +154,10 @@ def run_challenger_training(ctx: StageContext, recompute: bool = False) -> Stage
     if p.solver_service == "vllm_server" or launched:
         from rzero_lib.solver_service import SolverServer
 
-        service = SolverServer.start(solver_spec, log_dir=ctx.folder, gpus=p.solver_server_gpus,
-                                     engine=ctx.params.engine)
+        engine = ctx.params.engine
+        if p.solver_server_gpu_memory_utilization is not None:
+            engine = engine.model_copy(update={"gpu_memory_utilization": p.solver_server_gpu_memory_utilization})
+        service = SolverServer.start(solver_spec, log_dir=ctx.folder, gpus=p.solver_server_gpus, engine=engine)
     try:
         if launched:
             result = _launched_training(ctx, "challenger", p, start_model=start, solver_url=service.base_url,
