@@ -7,22 +7,27 @@ What it does
   (`result[i]` holds the n completions of prompt i). A prompt is chat
   messages (rendered with the tokenizer's chat template, or plain text when
   there is none) or an already-rendered string.
-- `TransformersGenerator`: batched `model.generate` with left padding; the
-  n samples of every prompt are spread over fixed-size batches of sequences
-  sorted by prompt length (little padding); stops at EOS; a progress bar;
-  deterministic on CPU for a fixed seed and batch size.
+- `TransformersGenerator`: batched sampling with its own decoding loop over a
+  `transformers` model. The n samples of every prompt are spread over
+  fixed-size batches of sequences sorted by prompt length (little padding);
+  within a batch each distinct prompt is encoded once (left padding) and its
+  KV cache is copied to its samples; a sequence leaves the batch at EOS, so
+  finished samples cost nothing while the longest one runs on. A progress
+  bar; deterministic on CPU for a fixed seed and batch size. Greedy output
+  equals `model.generate`'s (a test checks it).
 - `make_generator(spec, backend="auto")`: vLLM when it is importable and CUDA
   is present (`rzero_lib.vllm_backend`), transformers otherwise.
 
 Simplifications
-- The transformers backend does not share the prompt's KV cache between the
-  n samples (vLLM does); it batches them instead.
+- Sampling is temperature, then top-k, then top-p (the order `transformers`
+  uses); no repetition penalty or other logits processors.
 - Seeds are per batch (seed, batch index): the same prompts, settings and
   batch size give the same texts on CPU; GPU kernels may still differ.
 """
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -115,6 +120,9 @@ class TransformersGenerator(Generator):
             eos_ids.add(tokenizer.eos_token_id)
         self.eos_ids = sorted(eos_ids)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_ids[0]
+        # transformers renamed `past_key_values` to `cache` (5.2x); accept both.
+        forward_args = inspect.signature(model.forward).parameters
+        self._cache_arg = "cache" if "cache" in forward_args else "past_key_values"
 
     @classmethod
     def from_spec(cls, spec: str, dtype: str = "auto", device: str = "auto", batch_size: int = 64,
@@ -174,39 +182,20 @@ class TransformersGenerator(Generator):
                       key=lambda s: (-lengths[s[0]], s[0], s[1]))
         batches = self._batches(seqs, lengths, sampling.max_new_tokens)
         out: list[list[str | None]] = [[None] * sampling.n for _ in prompts]
-        device = self.model.device
-        gen_kwargs = {"max_new_tokens": sampling.max_new_tokens, "eos_token_id": self.eos_ids,
-                      "pad_token_id": self.pad_id}
-        if sampling.greedy:
-            gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            gen_kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p,
-                              top_k=sampling.top_k or 0)
         bar = _progress(len(seqs), progress, "generating")
         try:
             for b, batch in enumerate(batches):
-                width = max(lengths[p] for p, _ in batch)
-                ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
-                mask = torch.zeros((len(batch), width), dtype=torch.long)
-                for row, (p, _) in enumerate(batch):
-                    ids[row, width - lengths[p]:] = torch.tensor(encoded[p], dtype=torch.long)
-                    mask[row, width - lengths[p]:] = 1
                 torch.manual_seed(sampling.seed * 1_000_003 + b)
                 with torch.inference_mode():
-                    generated = self.model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
-                                                    **gen_kwargs)
-                new_tokens = generated[:, width:].tolist()
+                    new_tokens, finished = self._sample_batch([encoded[p] for p, _ in batch], sampling)
                 for row, (p, k) in enumerate(batch):
                     toks = new_tokens[row]
-                    end = next((i for i, t in enumerate(toks) if t in self.eos_ids), None)
-                    if end is None:
-                        self.stats.truncated += 1
-                        kept = [t for t in toks if t != self.pad_id]
-                        self.stats.generated_tokens += len(kept)
+                    if finished[row]:
+                        self.stats.generated_tokens += len(toks) + 1  # the EOS counts as generated
                     else:
-                        kept = toks[:end]
-                        self.stats.generated_tokens += end + 1
-                    out[p][k] = self.tokenizer.decode(kept, skip_special_tokens=True)
+                        self.stats.truncated += 1
+                        self.stats.generated_tokens += len(toks)
+                    out[p][k] = self.tokenizer.decode(toks, skip_special_tokens=True)
                 if bar is not None:
                     bar.update(len(batch))
         finally:
@@ -217,9 +206,82 @@ class TransformersGenerator(Generator):
         self.stats.seconds += time.perf_counter() - t0
         return [[t or "" for t in group] for group in out]
 
+    def _forward(self, ids, mask, positions, cache=None):
+        kwargs = {"input_ids": ids, "attention_mask": mask, "position_ids": positions, "use_cache": True,
+                  "logits_to_keep": 1, self._cache_arg: cache}
+        out = self.model(**kwargs)
+        return out.logits[:, -1, :], getattr(out, self._cache_arg)
+
+    def _sample_batch(self, rows: list[list[int]], sampling: SamplingConfig) -> tuple[list[list[int]], list[bool]]:
+        """Sample one continuation per row; rows holding the same prompt share its prefill.
+
+        Returns the new tokens of each row (without the EOS) and whether it
+        ended at EOS (False: it hit max_new_tokens).
+        """
+        import torch
+
+        device = self.model.device
+        distinct: dict[tuple[int, ...], int] = {}
+        owner = [distinct.setdefault(tuple(r), len(distinct)) for r in rows]
+        prompts = list(distinct)
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for i, p in enumerate(prompts):
+            ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
+            mask[i, width - len(p):] = 1
+        ids, mask = ids.to(device), mask.to(device)
+        # Left padding: positions count real tokens only, as `model.generate` does.
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits, cache = self._forward(ids, mask, positions)
+        index = torch.tensor(owner, device=device)
+        cache.batch_select_indices(index)  # one copy of the prompt's cache per sample
+        logits, mask, position = logits[index], mask[index], positions[index, -1] + 1
+        eos = torch.tensor(self.eos_ids, device=device)
+        live = torch.arange(len(rows), device=device)  # batch row -> original row
+        tokens: list[list[int]] = [[] for _ in rows]
+        finished = [False] * len(rows)
+        for step in range(sampling.max_new_tokens):
+            picked = _pick_tokens(logits, sampling)
+            done = torch.isin(picked, eos)
+            for row, tok, d in zip(live.tolist(), picked.tolist(), done.tolist(), strict=True):
+                if d:
+                    finished[row] = True
+                else:
+                    tokens[row].append(tok)
+            if step == sampling.max_new_tokens - 1 or bool(done.all()):
+                break
+            if bool(done.any()):  # finished rows leave the batch and its cache
+                keep = (~done).nonzero().squeeze(1)
+                cache.batch_select_indices(keep)
+                live, picked, mask, position = live[keep], picked[keep], mask[keep], position[keep]
+            mask = torch.cat([mask, mask.new_ones((len(live), 1))], dim=1)
+            logits, cache = self._forward(picked[:, None], mask, position[:, None], cache)
+            position = position + 1
+        return tokens, finished
+
     def close(self) -> None:
         self.model = None
         release_accelerator_memory()
+
+
+def _pick_tokens(logits, sampling: SamplingConfig):
+    """Next token per row: argmax when greedy, else temperature, top-k, top-p, then a draw."""
+    import torch
+
+    if sampling.greedy:
+        return logits.argmax(dim=-1)
+    logits = logits.float() / sampling.temperature
+    if sampling.top_k and sampling.top_k < logits.shape[-1]:
+        kth = torch.topk(logits, sampling.top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if sampling.top_p < 1.0:
+        ordered, order = logits.sort(dim=-1, descending=True)
+        probs = ordered.softmax(dim=-1)
+        # Drop a token once the more likely ones already cover top_p (the most likely always stays).
+        outside = probs.cumsum(dim=-1) - probs >= sampling.top_p
+        logits = logits.scatter(1, order, ordered.masked_fill(outside, float("-inf")))
+    return torch.multinomial(logits.softmax(dim=-1), num_samples=1).squeeze(1)
 
 
 def release_accelerator_memory() -> None:

@@ -95,3 +95,28 @@ def test_backend_choice_without_cuda():
     assert choose_backend("auto") == ("vllm" if torch.cuda.is_available() else "transformers")
     with pytest.raises(ValueError, match="backend"):
         choose_backend("tgi")
+
+
+def test_greedy_matches_model_generate(tiny_model_path):
+    """The own decoding loop (shared prefill, rows leaving at EOS) gives what `model.generate` gives."""
+    from rzero_lib.models import load_model
+
+    model, tok = load_model(tiny_model_path)
+    g = TransformersGenerator(model, tok, batch_size=4)
+    ours = g.generate(PROMPTS, SamplingConfig(n=2, temperature=0, max_new_tokens=12), progress=False)
+    for prompt, group in zip(PROMPTS, ours, strict=True):
+        text, add_special = g.render(prompt)
+        ids = tok(text, add_special_tokens=add_special, return_tensors="pt")["input_ids"]
+        with torch.inference_mode():
+            full = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                                  max_new_tokens=12, eos_token_id=g.eos_ids, pad_token_id=g.pad_id)
+        expected = tok.decode([t for t in full[0, ids.shape[1]:].tolist() if t not in g.eos_ids],
+                              skip_special_tokens=True)
+        assert group == [expected, expected]
+
+
+def test_top_k_one_is_greedy(tiny_generator):
+    greedy = tiny_generator.generate(PROMPTS, SamplingConfig(n=2, temperature=0, max_new_tokens=8), progress=False)
+    top1 = tiny_generator.generate(PROMPTS, SamplingConfig(n=2, top_k=1, max_new_tokens=8), progress=False)
+    tiny_p = tiny_generator.generate(PROMPTS, SamplingConfig(n=2, top_p=1e-6, max_new_tokens=8), progress=False)
+    assert greedy == top1 == tiny_p
