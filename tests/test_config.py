@@ -71,3 +71,14 @@ def test_shipped_parameter_files_validate(name):
 def test_missing_file():
     with pytest.raises(ParamsError, match="not found"):
         load_params("/no/such/params.yaml")
+
+
+def test_vllm_multinode_settings_reach_the_engine_only_when_set():
+    from rzero_lib.config import EngineParams
+    from rzero_lib.stages import vllm_cluster_kwargs
+
+    assert vllm_cluster_kwargs(EngineParams()) == {}
+    engine = EngineParams(tensor_parallel_size=8, pipeline_parallel_size=2, distributed_executor_backend="ray")
+    assert vllm_cluster_kwargs(engine) == {"pipeline_parallel_size": 2, "distributed_executor_backend": "ray"}
+    with pytest.raises(ValueError, match="distributed_executor_backend"):
+        EngineParams(distributed_executor_backend="slurm")
