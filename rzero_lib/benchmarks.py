@@ -216,6 +216,12 @@ _SPECS = [
         description="arithmetic sandbox held-out set: rzero_lib.sandbox.sandbox_heldout_problems() "
                     "(480 items, + - * by largest-operand digits 1-4)",
     ),
+    BenchmarkSpec(
+        "arith_sandbox_dev", "builtin", "number", None, ("question",), ("answer",),
+        max_new_tokens=16,
+        description="arithmetic sandbox development set, shaped like arith_sandbox with another seed: "
+                    "rzero_lib.sandbox.sandbox_dev_problems() (for tuning; arith_sandbox is for reporting)",
+    ),
 ]
 
 BENCHMARKS: dict[str, BenchmarkSpec] = {s.name: s for s in _SPECS}
@@ -588,10 +594,11 @@ def _arithmetic_items(spec: BenchmarkSpec) -> list[BenchmarkItem]:
 
 
 def _arith_sandbox_items(spec: BenchmarkSpec) -> list[BenchmarkItem]:
-    from rzero_lib.sandbox import sandbox_heldout_problems  # lazy: optional sibling module
+    from rzero_lib.sandbox import sandbox_dev_problems, sandbox_heldout_problems  # lazy: optional sibling module
 
+    problems = sandbox_dev_problems() if spec.name == "arith_sandbox_dev" else sandbox_heldout_problems()
     return [_item(spec, f"{k:03d}", p.question, p.answer, expression=p.expression, max_digits=p.max_digits,
-                  operator=p.operators) for k, p in enumerate(sandbox_heldout_problems())]
+                  operator=p.operators) for k, p in enumerate(problems)]
 
 
 def subsample(items: Sequence[BenchmarkItem], limit: int | None, seed: int = 0) -> list[BenchmarkItem]:
@@ -626,8 +633,9 @@ def load_benchmark(name: str, data_dir: str | None = None, limit: int | None = N
         raise ValueError(f"limit must be >= 0 or None, got {limit}")
     if spec.name == "arithmetic":
         items, source = _arithmetic_items(spec), "rzero_lib.arithmetic.builtin_eval_set(n=100, seed=1234)"
-    elif spec.name == "arith_sandbox":
-        items, source = _arith_sandbox_items(spec), "rzero_lib.sandbox.sandbox_heldout_problems()"
+    elif spec.name in ("arith_sandbox", "arith_sandbox_dev"):
+        items = _arith_sandbox_items(spec)
+        source = f"rzero_lib.sandbox.{'sandbox_dev_problems' if spec.name.endswith('_dev') else 'sandbox_heldout_problems'}()"
     else:
         rows, source = _load_rows(spec, data_dir)
         rows = _filter_rows(spec, rows)

@@ -123,6 +123,8 @@ class TransformersGenerator(Generator):
         # transformers renamed `past_key_values` to `cache` (5.2x); accept both.
         forward_args = inspect.signature(model.forward).parameters
         self._cache_arg = "cache" if "cache" in forward_args else "past_key_values"
+        # Only the last position's logits are needed (saves the LM head over the prompt), where supported.
+        self._keep_last = {"logits_to_keep": 1} if "logits_to_keep" in forward_args else {}
 
     @classmethod
     def from_spec(cls, spec: str, dtype: str = "auto", device: str = "auto", batch_size: int = 64,
@@ -208,7 +210,7 @@ class TransformersGenerator(Generator):
 
     def _forward(self, ids, mask, positions, cache=None):
         kwargs = {"input_ids": ids, "attention_mask": mask, "position_ids": positions, "use_cache": True,
-                  "logits_to_keep": 1, self._cache_arg: cache}
+                  self._cache_arg: cache, **self._keep_last}
         out = self.model(**kwargs)
         return out.logits[:, -1, :], getattr(out, self._cache_arg)
 
