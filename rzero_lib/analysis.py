@@ -877,7 +877,8 @@ def plot_diversity(diversity: pd.DataFrame):
 
 VERIFIER_COLUMNS = ["iteration", "band_questions", "covered", "threshold", "without_n", "without_accuracy",
                     "without_ci_low", "without_ci_high", "with_n", "with_accuracy", "with_ci_low", "with_ci_high",
-                    "weighted_accuracy", "wrong_labels_removed", "right_labels_lost"]
+                    "weighted_accuracy", "wrong_labels_removed", "right_labels_lost", "top_p_hat_accuracy",
+                    "top_p_hat_ci_low", "top_p_hat_ci_high"]
 
 
 def verifier_table(verdicts: pd.DataFrame, oracle_answers: Sequence[str | None], threshold: float,
@@ -886,7 +887,7 @@ def verifier_table(verdicts: pd.DataFrame, oracle_answers: Sequence[str | None],
 
     With the Verifier = the questions whose confidence reaches `threshold`
     (the top-confidence subset of that size); without = every band-passing
-    label; both against the oracle, on the questions it could answer
+    label, and the same number chosen by the vote's own p̂; all against the oracle, on the questions it could answer
     (`rzero_lib.verifier.verifier_label_metrics`).
     """
     from rzero_lib.answers import equivalent_many
@@ -901,14 +902,16 @@ def verifier_table(verdicts: pd.DataFrame, oracle_answers: Sequence[str | None],
     rows = []
     for k, group in df.groupby("iteration"):
         mine = covered[covered["iteration"] == k]
-        m = verifier_label_metrics(mine["label_correct"].tolist(), mine["confidence"].tolist(), threshold)
-        w, o = m["with_verifier"], m["without_verifier"]
+        m = verifier_label_metrics(mine["label_correct"].tolist(), mine["confidence"].tolist(), threshold,
+                                   p_hat=mine["p_hat"].tolist())
+        w, o, v = m["with_verifier"], m["without_verifier"], m["top_p_hat"]
         rows.append({"iteration": int(k), "band_questions": len(group), "covered": len(mine), "threshold": threshold,
                      "without_n": o["n"], "without_accuracy": o["accuracy"], "without_ci_low": o["ci_low"],
                      "without_ci_high": o["ci_high"], "with_n": w["n"], "with_accuracy": w["accuracy"],
                      "with_ci_low": w["ci_low"], "with_ci_high": w["ci_high"],
                      "weighted_accuracy": m["weighted_accuracy"], "wrong_labels_removed": m["wrong_labels_removed"],
-                     "right_labels_lost": m["right_labels_lost"]})
+                     "right_labels_lost": m["right_labels_lost"], "top_p_hat_accuracy": v["accuracy"],
+                     "top_p_hat_ci_low": v["ci_low"], "top_p_hat_ci_high": v["ci_high"]})
     return pd.DataFrame(rows, columns=VERIFIER_COLUMNS)
 
 

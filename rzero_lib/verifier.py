@@ -122,7 +122,7 @@ def verify_labels(generator, questions: Sequence[str], solutions: Sequence[str],
 
 
 def verifier_label_metrics(label_correct: Sequence[bool], confidence: Sequence[float],
-                           threshold: float = 0.5) -> dict:
+                           threshold: float = 0.5, p_hat: Sequence[float] | None = None) -> dict:
     """Does the Verifier improve the labels? Inputs are per band-passing question.
 
     `label_correct[i]`: question i's majority label agrees with the oracle
@@ -134,6 +134,9 @@ def verifier_label_metrics(label_correct: Sequence[bool], confidence: Sequence[f
     - `with_verifier`: the n labels with the highest confidence (ties broken by
       order) — the same questions the threshold policy keeps;
     - `weighted_accuracy`: Σ confidence·correct / Σ confidence (the weight policy);
+    - `top_p_hat` (when `p_hat` is given): the n labels with the highest
+      majority agreement p̂ — what the vote alone would keep at the same size,
+      the baseline a Verifier has to beat;
     and the share of wrong labels removed and of right labels lost.
     """
     n_all = len(label_correct)
@@ -153,7 +156,7 @@ def verifier_label_metrics(label_correct: Sequence[bool], confidence: Sequence[f
         lo, hi = wilson_interval(right, size)
         return {"n": size, "accuracy": right / size if size else math.nan, "ci_low": lo, "ci_high": hi}
 
-    return {
+    result = {
         "without_verifier": acc(right_all, n_all),
         "with_verifier": acc(sum(correct[i] for i in top), n),
         "weighted_accuracy": (sum(w for w, c in zip(confidence, correct) if c) / total_weight
@@ -161,3 +164,9 @@ def verifier_label_metrics(label_correct: Sequence[bool], confidence: Sequence[f
         "wrong_labels_removed": sum(not correct[i] for i in removed) / wrong_all if wrong_all else math.nan,
         "right_labels_lost": sum(correct[i] for i in removed) / right_all if right_all else math.nan,
     }
+    if p_hat is not None:
+        if len(p_hat) != n_all:
+            raise ValueError("label_correct and p_hat must have the same length")
+        by_vote = sorted(range(n_all), key=lambda i: -p_hat[i])[:n]
+        result["top_p_hat"] = acc(sum(correct[i] for i in by_vote), n)
+    return result

@@ -63,6 +63,10 @@ def test_label_metrics_on_a_hand_built_table():
     lo, hi = m["with_verifier"]["ci_low"], m["with_verifier"]["ci_high"]
     assert (lo, hi) == pytest.approx(wilson_interval(5, 6))
     assert lo < 5 / 6 < hi
+    # The vote's own confidence at the same size: the 6 highest p̂ (items 5, 8, 9, 7, 3, 4) hold 2 right labels.
+    p_hat = [0.3, 0.3, 0.3, 0.4, 0.4, 0.7, 0.4, 0.6, 0.7, 0.7]
+    by_vote = verifier_label_metrics(correct, conf, threshold=0.5, p_hat=p_hat)["top_p_hat"]
+    assert by_vote["n"] == 6 and by_vote["accuracy"] == pytest.approx(2 / 6)
 
 
 def test_driver_plans_the_stage_only_when_enabled():
