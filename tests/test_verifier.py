@@ -114,3 +114,22 @@ def test_verifier_table_against_an_oracle():
     assert one.without_accuracy == pytest.approx(2 / 3) and one.with_accuracy == 1.0
     assert one.wrong_labels_removed == 1.0 and one.right_labels_lost == 0.0
     assert (two.with_n, two.with_accuracy, two.without_accuracy) == (2, 0.5, 0.5)
+
+
+def test_verifier_kinds_choose_the_model():
+    from types import SimpleNamespace
+
+    from rzero_lib.stages import StageError, verifier_model
+
+    class Run:
+        def solver_model(self, k):
+            return f"solver-of-iteration-{k}"
+
+    def ctx(*overrides):
+        return SimpleNamespace(params=load_params(SMOKE, ["verifier.enabled=true", *overrides]), run=Run(),
+                               iteration=2)
+
+    assert verifier_model(ctx()) == "solver-of-iteration-1"  # self: the Solver that voted
+    assert verifier_model(ctx("verifier.kind=model", "verifier.model=builtin:tiny-random")) == "builtin:tiny-random"
+    with pytest.raises(StageError, match="verifier.model"):
+        verifier_model(ctx("verifier.kind=model"))
