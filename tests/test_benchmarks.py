@@ -3,7 +3,7 @@
 The offline-file tests read the evaluation sets from `$RZERO_BENCHMARKS_DIR`
 or `<repo>/../shared/benchmarks` and are skipped (with the reason) when
 neither exists. The hub-only sets are tested on a few hand-written rows in the
-hub datasets' schema under tests/fixtures/hub_benchmarks/.
+hub datasets' schema under tests/fixtures/hub_benchmarks/ (as `<name>.hub.jsonl`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 from fractions import Fraction
@@ -41,6 +42,17 @@ EXPECTED_ROWS = {  # offline copies (README of the benchmarks folder; aime25 has
 
 # --------------------------------------------------------------------------
 # fixtures
+
+
+@pytest.fixture
+def hub_dir(tmp_path_factory):
+    """The hand-written hub-schema rows under the file names the loader looks for (`<name>.jsonl`).
+
+    They are stored as `<name>.hub.jsonl` so that nothing in the repository looks like a copy of a benchmark."""
+    folder = tmp_path_factory.mktemp("hub_schema")
+    for f in HUB_FIXTURES.glob("*.hub.jsonl"):
+        shutil.copy(f, folder / f.name.replace(".hub.jsonl", ".jsonl"))
+    return folder
 # --------------------------------------------------------------------------
 
 
@@ -125,8 +137,8 @@ def test_module_imports_no_torch_or_transformers():
 # --------------------------------------------------------------------------
 
 
-def test_mmlu_pro_hub_schema(no_env):
-    items = load_benchmark("mmlu_pro", data_dir=str(HUB_FIXTURES))
+def test_mmlu_pro_hub_schema(no_env, hub_dir):
+    items = load_benchmark("mmlu_pro", data_dir=str(hub_dir))
     assert [it.id for it in items] == ["mmlu_pro-101", "mmlu_pro-102", "mmlu_pro-103", "mmlu_pro-104"]
     assert [it.gold for it in items] == ["C", "E", "C", "B"]
     first = items[0]
@@ -138,18 +150,18 @@ def test_mmlu_pro_hub_schema(no_env):
     assert items.source.endswith("mmlu_pro.jsonl") and items.total == 4
 
 
-def test_supergpqa_hub_schema(no_env):
-    items = load_benchmark("supergpqa", data_dir=str(HUB_FIXTURES))
+def test_supergpqa_hub_schema(no_env, hub_dir):
+    items = load_benchmark("supergpqa", data_dir=str(hub_dir))
     assert [it.gold for it in items] == ["D", "C", "C", "B"]
     for it in items:  # the gold letter points at the answer text
-        row = next(r for r in map(json.loads, (HUB_FIXTURES / "supergpqa.jsonl").read_text().splitlines())
+        row = next(r for r in map(json.loads, (hub_dir / "supergpqa.jsonl").read_text().splitlines())
                    if f"supergpqa-{r['uuid']}" == it.id)
         assert it.choices[it.letters.index(it.gold)] == row["answer"]
     assert items[0].metadata["discipline"] == "Science"
 
 
-def test_bbeh_hub_schema_and_text_scoring(no_env):
-    items = load_benchmark("bbeh", data_dir=str(HUB_FIXTURES))
+def test_bbeh_hub_schema_and_text_scoring(no_env, hub_dir):
+    items = load_benchmark("bbeh", data_dir=str(hub_dir))
     assert len(items) == 5 and all(it.answer_type == "text" for it in items)
     by_task = {it.metadata["task"]: it for it in items}
     assert by_task["word sorting"].gold == "apple mango pear" and by_task["word sorting"].metadata["mini"]
@@ -169,33 +181,33 @@ def test_bbeh_hub_schema_and_text_scoring(no_env):
     assert got == [want for _, _, want in cases]
 
 
-def test_gpqa_hub_schema_shuffles_choices(no_env):
-    items = load_benchmark("gpqa_diamond", data_dir=str(HUB_FIXTURES))
+def test_gpqa_hub_schema_shuffles_choices(no_env, hub_dir):
+    items = load_benchmark("gpqa_diamond", data_dir=str(hub_dir))
     assert len(items) == 3
     for it, correct in zip(items, ["Ohm", "4", "tRNA"]):
         assert it.choices[it.letters.index(it.gold)] == correct
         assert sorted(it.choices) == sorted(set(it.choices)) and len(it.choices) == 4
-    again = load_benchmark("gpqa_diamond", data_dir=str(HUB_FIXTURES))
+    again = load_benchmark("gpqa_diamond", data_dir=str(hub_dir))
     assert [it.choices for it in again] == [it.choices for it in items]  # fixed permutation
 
 
-def test_mmlu_hub_schema_filters_to_stem(no_env):
-    items = load_benchmark("mmlu_stem", data_dir=str(HUB_FIXTURES))
+def test_mmlu_hub_schema_filters_to_stem(no_env, hub_dir):
+    items = load_benchmark("mmlu_stem", data_dir=str(hub_dir))
     assert [it.gold for it in items] == ["B", "C"]
     assert [it.metadata["subject"] for it in items] == ["elementary_mathematics", "high_school_physics"]
 
 
-def test_minerva_and_olympiad_hub_schema(no_env):
-    minerva = load_benchmark("minerva_math", data_dir=str(HUB_FIXTURES))
+def test_minerva_and_olympiad_hub_schema(no_env, hub_dir):
+    minerva = load_benchmark("minerva_math", data_dir=str(hub_dir))
     assert [it.gold for it in minerva] == ["10", "4e33"]
     assert score_responses(list(minerva), ["\\boxed{10}", "L \\approx \\boxed{4 \\times 10^{33}}"]) == [True, True]
-    oly = load_benchmark("olympiadbench", data_dir=str(HUB_FIXTURES))
+    oly = load_benchmark("olympiadbench", data_dir=str(hub_dir))
     assert [it.gold for it in oly] == ["2,-2", "\\frac{5}{6}"]
     assert oly[0].metadata["multiple_answers"] is True
 
 
-def test_env_var_is_used(monkeypatch):
-    monkeypatch.setenv(bm.ENV_DATA_DIR, str(HUB_FIXTURES))
+def test_env_var_is_used(monkeypatch, hub_dir):
+    monkeypatch.setenv(bm.ENV_DATA_DIR, str(hub_dir))
     assert len(load_benchmark("mmlu_pro")) == 4
 
 
@@ -215,10 +227,10 @@ def test_hub_fallback_error_names_file_and_dataset(no_env, tmp_path, monkeypatch
         load_benchmark("supergpqa")
 
 
-def test_hub_loading_calls_load_dataset_with_pinned_revision(no_env, tmp_path, monkeypatch):
+def test_hub_loading_calls_load_dataset_with_pinned_revision(no_env, tmp_path, monkeypatch, hub_dir):
     datasets = pytest.importorskip("datasets")
     calls = []
-    rows = [json.loads(line) for line in (HUB_FIXTURES / "bbeh.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (hub_dir / "bbeh.jsonl").read_text().splitlines()]
 
     def fake_load_dataset(path, name=None, split=None, revision=None, **kwargs):
         calls.append((path, name, split, revision))
