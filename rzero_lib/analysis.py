@@ -209,21 +209,21 @@ class RunData:
     verdicts: pd.DataFrame = field(default_factory=pd.DataFrame)  # the optional Verifier's decisions
 
 
+def stage_tables(run: RunDir, stage: str, filename: str, iterations: Sequence[int] | None = None) -> pd.DataFrame:
+    """`filename` of every finished `stage` (or of `iterations`), concatenated, with an `iteration` column."""
+    iterations = stages_done(run)[stage] if iterations is None else iterations
+    frames = [pd.read_parquet(path).assign(iteration=k) for k in iterations
+              if (path := run.stage_dir(k, stage) / filename).exists()]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def load_run_data(run: RunDir) -> RunData:
     from rzero_lib.evaluation import load_scores
     from rzero_lib.stages import _read_log_history
 
     done = stages_done(run)
-    votes, questions, challenger, solver = [], [], [], []
+    challenger, solver = [], []
     hashes = {}
-    for k in done["voting"]:
-        path = run.stage_dir(k, "voting") / "votes.parquet"
-        if path.exists():
-            votes.append(pd.read_parquet(path).assign(iteration=k))
-    for k in done["question_generation"]:
-        path = run.stage_dir(k, "question_generation") / "questions.parquet"
-        if path.exists():
-            questions.append(pd.read_parquet(path).assign(iteration=k))
     for stage, sink in (("challenger_training", challenger), ("solver_training", solver)):
         for k in done[stage]:
             rows = _read_log_history(run.stage_dir(k, stage) / "log_history.jsonl")
@@ -231,11 +231,6 @@ def load_run_data(run: RunDir) -> RunData:
                 df = pd.DataFrame(rows)
                 df.insert(0, "iteration", k)
                 sink.append(df)
-    verdicts = []
-    for k in done["verification"]:
-        path = run.stage_dir(k, "verification") / "verdicts.parquet"
-        if path.exists():
-            verdicts.append(pd.read_parquet(path).assign(iteration=k))
     for k in done["solver_training"]:
         manifest = run.manifest_of(run.stage_dir(k, "solver_training")) or {}
         hashes[k] = (manifest.get("outputs", {}).get("model") or {}).get("hash") or str(manifest.get("finished_at"))
@@ -243,8 +238,10 @@ def load_run_data(run: RunDir) -> RunData:
     def cat(frames):
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
-    return RunData(done, cat(votes), cat(questions), cat(challenger), cat(solver), load_scores(run.path), hashes,
-                   cat(verdicts))
+    return RunData(done, stage_tables(run, "voting", "votes.parquet", done["voting"]),
+                   stage_tables(run, "question_generation", "questions.parquet", done["question_generation"]),
+                   cat(challenger), cat(solver), load_scores(run.path), hashes,
+                   stage_tables(run, "verification", "verdicts.parquet", done["verification"]))
 
 
 # --------------------------------------------------------------------------

@@ -593,12 +593,14 @@ def _arithmetic_items(spec: BenchmarkSpec) -> list[BenchmarkItem]:
     return items
 
 
-def _arith_sandbox_items(spec: BenchmarkSpec) -> list[BenchmarkItem]:
-    from rzero_lib.sandbox import sandbox_dev_problems, sandbox_heldout_problems  # lazy: optional sibling module
+def _arith_sandbox_items(spec: BenchmarkSpec) -> tuple[list[BenchmarkItem], str]:
+    """The sandbox's held-out set, or its development twin for `arith_sandbox_dev`; and where it came from."""
+    from rzero_lib import sandbox  # lazy: the sandbox module loads only for its benchmarks
 
-    problems = sandbox_dev_problems() if spec.name == "arith_sandbox_dev" else sandbox_heldout_problems()
-    return [_item(spec, f"{k:03d}", p.question, p.answer, expression=p.expression, max_digits=p.max_digits,
-                  operator=p.operators) for k, p in enumerate(problems)]
+    maker = sandbox.sandbox_dev_problems if spec.name == "arith_sandbox_dev" else sandbox.sandbox_heldout_problems
+    items = [_item(spec, f"{k:03d}", p.question, p.answer, expression=p.expression, max_digits=p.max_digits,
+                   operator=p.operators) for k, p in enumerate(maker())]
+    return items, f"rzero_lib.sandbox.{maker.__name__}()"
 
 
 def subsample(items: Sequence[BenchmarkItem], limit: int | None, seed: int = 0) -> list[BenchmarkItem]:
@@ -634,8 +636,7 @@ def load_benchmark(name: str, data_dir: str | None = None, limit: int | None = N
     if spec.name == "arithmetic":
         items, source = _arithmetic_items(spec), "rzero_lib.arithmetic.builtin_eval_set(n=100, seed=1234)"
     elif spec.name in ("arith_sandbox", "arith_sandbox_dev"):
-        items = _arith_sandbox_items(spec)
-        source = f"rzero_lib.sandbox.{'sandbox_dev_problems' if spec.name.endswith('_dev') else 'sandbox_heldout_problems'}()"
+        items, source = _arith_sandbox_items(spec)
     else:
         rows, source = _load_rows(spec, data_dir)
         rows = _filter_rows(spec, rows)

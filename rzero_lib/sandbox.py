@@ -598,13 +598,10 @@ def _oracle_answers(questions) -> list[str | None]:
 
 def load_votes(run_dir: str | Path):
     """Every finished iteration's votes.parquet with its `iteration` (empty DataFrame when none)."""
-    import pandas as pd
+    from rzero_lib.analysis import stage_tables
+    from rzero_lib.rundir import RunDir
 
-    frames = []
-    for path in sorted(Path(run_dir).glob("iter_*/voting/votes.parquet")):
-        if (path.parent / "manifest.json").exists():
-            frames.append(pd.read_parquet(path).assign(iteration=int(path.parent.parent.name.split("_")[1])))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return stage_tables(RunDir.at(run_dir), "voting", "votes.parquet")
 
 
 DIFFICULTY_COLUMNS = ["iteration", "questions", "evaluable", "operand_digits", "answer_digits", "share_1_digit",
@@ -672,15 +669,13 @@ def heldout_accuracy(run_dir: str | Path):
     largest-operand digits, from the evaluation stages' samples (greedy, exact answers)."""
     import pandas as pd
 
-    from rzero_lib.analysis import wilson_interval
+    from rzero_lib.analysis import stage_tables, wilson_interval
+    from rzero_lib.rundir import RunDir
 
     items = heldout_table()[["id", "digits", "operator"]]
     rows = []
-    for path in sorted(Path(run_dir).glob("iter_*/evaluation/samples.parquet")):
-        if not (path.parent / "manifest.json").exists():
-            continue
-        k = int(path.parent.parent.name.split("_")[1])
-        samples = pd.read_parquet(path)
+    evaluated = stage_tables(RunDir.at(run_dir), "evaluation", "samples.parquet")
+    for k, samples in (evaluated.groupby("iteration", sort=True) if not evaluated.empty else []):
         samples = samples[samples["benchmark"] == HELDOUT_BENCHMARK].merge(items, on="id", how="left")
         if samples.empty:
             continue
