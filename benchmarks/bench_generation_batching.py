@@ -16,9 +16,10 @@ import argparse
 import statistics
 import time
 
-from rzero_lib.generation import SamplingConfig, TransformersGenerator
-from rzero_lib.models import load_model
+from rzero_lib.engine.models import load_model
+from rzero_lib.engine.transformers_backend import TransformersGenerator
 from rzero_lib.prompts import SOLVER_SYSTEM_ARITHMETIC, PromptSpec, arithmetic_solver_demonstrations
+from rzero_lib.sampling import SamplingConfig
 
 
 def main() -> None:

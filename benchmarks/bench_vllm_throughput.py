@@ -47,7 +47,7 @@ def main() -> None:
     from vllm import SamplingParams
 
     from rzero_lib.arithmetic import generate_problems
-    from rzero_lib.generation import SamplingConfig
+    from rzero_lib.engine.vllm_backend import VLLMGenerator
     from rzero_lib.prompts import (
         SOLVER_SYSTEM_ARITHMETIC,
         PromptSpec,
@@ -55,7 +55,8 @@ def main() -> None:
         render_prompt,
         solver_messages,
     )
-    from rzero_lib.vllm_backend import VLLMGenerator, request_seed
+    from rzero_lib.sampling import SamplingConfig
+    from rzero_lib.seeds import derive_seed
 
     extra = {"distributed_executor_backend": "uni"} if args.in_process else {}
     t0 = time.perf_counter()
@@ -82,7 +83,7 @@ def main() -> None:
     def raw(seeded: bool) -> tuple[int, float]:
         params = plain if not seeded else [
             SamplingParams(n=args.m, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
-                           max_tokens=args.max_new_tokens, seed=request_seed(0, i)) for i in range(len(texts))]
+                           max_tokens=args.max_new_tokens, seed=derive_seed(0, "request", i)) for i in range(len(texts))]
         t = time.perf_counter()
         outs = llm.generate(texts, params, use_tqdm=False)
         return sum(len(o.token_ids) for r in outs for o in r.outputs), time.perf_counter() - t

@@ -11,7 +11,7 @@
 # %% [markdown]
 # # 01 · Challenger training
 #
-# GRPO for the **Challenger** against the **frozen Solver** of the previous iteration (DESIGN.md §1.1).
+# GRPO for the **Challenger** against the **frozen Solver** of the previous iteration (docs/algorithm.md, step 1).
 # For every sampled question the Solver draws m answers; their majority-vote agreement p̂ gives the
 # uncertainty reward (largest at p̂ = ½), minus a repetition penalty over the whole batch (BLEU-distance
 # clusters). Unparseable outputs are format failures. Challenger_k starts from Challenger_{k-1}.
@@ -27,7 +27,8 @@ recompute = False
 # %%
 from IPython.display import Markdown, display
 
-from rzero_lib.stages import StageContext, run_challenger_training
+from rzero_lib.pipeline.context import StageContext
+from rzero_lib.pipeline.stages.challenger_training import run_challenger_training
 
 ctx = StageContext.open(run_dir, iteration, "challenger_training")
 display(Markdown(f"run `{ctx.run.path}` · iteration **{iteration}** · "
@@ -42,13 +43,13 @@ result.summary
 # ## Reward and its components per step
 
 # %%
-from rzero_lib.plots import plot_training_curves
+from rzero_lib.report.stage_plots import plot_log_history
 
 history = result.tables.get("log_history")
 if history is not None and not history.empty:
-    plot_training_curves(history, ["reward", "challenger/uncertainty", "challenger/penalty",
-                                   "challenger/format_failure_rate", "challenger/p_hat", "kl"],
-                         title=f"Challenger training, iteration {iteration}")
+    plot_log_history(history, ["reward", "challenger/uncertainty", "challenger/penalty",
+                               "challenger/format_failure_rate", "challenger/p_hat", "kl"],
+                     title=f"Challenger training, iteration {iteration}")
 else:
     print("no training log (untrained-Challenger baseline)")
 

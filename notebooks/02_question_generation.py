@@ -11,7 +11,7 @@
 # %% [markdown]
 # # 02 · Question generation
 #
-# The Challenger of this iteration samples N candidate questions (DESIGN.md §1.2). Each output is parsed for its
+# The Challenger of this iteration samples N candidate questions (docs/algorithm.md, step 2). Each output is parsed for its
 # last `<question>…</question>` and the Challenger's own `\boxed{}` answer (recorded, never used as a label).
 # Every output stays in `questions.parquet`, with the reason it was dropped.
 
@@ -23,7 +23,8 @@ recompute = False
 # %%
 from IPython.display import Markdown, display
 
-from rzero_lib.stages import StageContext, run_question_generation
+from rzero_lib.pipeline.context import StageContext
+from rzero_lib.pipeline.stages.question_generation import run_question_generation
 
 ctx = StageContext.open(run_dir, iteration, "question_generation")
 display(Markdown(f"run `{ctx.run.path}` · iteration **{iteration}** · Challenger `{ctx.run.challenger_model(iteration)}`"))

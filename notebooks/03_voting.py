@@ -11,7 +11,7 @@
 # %% [markdown]
 # # 03 · Voting
 #
-# The Solver of the previous iteration samples m answers per question (DESIGN.md §1.3). Answers are grouped by
+# The Solver of the previous iteration samples m answers per question (docs/algorithm.md, step 3). Answers are grouped by
 # math equivalence (not string equality); the largest group is the pseudo-label ỹ and p̂ = |group| / m.
 # Questions with |p̂ − ½| ≤ δ are kept for Solver training; the authors' extra drops (proof questions,
 # empty majority, `\text` answers) are switchable. Every question stays in `votes.parquet` with its drop reason.
@@ -24,7 +24,8 @@ recompute = False
 # %%
 from IPython.display import Markdown, display
 
-from rzero_lib.stages import StageContext, run_voting
+from rzero_lib.pipeline.context import StageContext
+from rzero_lib.pipeline.stages.voting import run_voting
 
 ctx = StageContext.open(run_dir, iteration, "voting")
 display(Markdown(f"run `{ctx.run.path}` · iteration **{iteration}** · Solver `{ctx.run.solver_model(iteration - 1)}`"))
@@ -45,7 +46,7 @@ votes["drop_reason"].fillna("kept").value_counts().rename("questions").to_frame(
 # ## p̂ histogram with the kept band
 
 # %%
-from rzero_lib.plots import plot_p_hat_histogram
+from rzero_lib.report.stage_plots import plot_p_hat_histogram
 
 plot_p_hat_histogram(votes["p_hat"], m=s["m"], delta=ctx.params.voting.band_delta,
                      bounds=ctx.params.voting.band_bounds, title=f"Solver agreement, iteration {iteration}")

@@ -25,7 +25,8 @@ recompute = False
 # %%
 from IPython.display import Markdown, display
 
-from rzero_lib.stages import StageContext, run_verification, verifier_model
+from rzero_lib.pipeline.context import StageContext
+from rzero_lib.pipeline.stages.verification import run_verification, verifier_model
 
 ctx = StageContext.open(run_dir, iteration, "verification")
 display(Markdown(f"run `{ctx.run.path}` · iteration **{iteration}** · verifier `{verifier_model(ctx)}`"))

@@ -11,7 +11,7 @@
 # %% [markdown]
 # # 04 · Solver training
 #
-# GRPO for the **Solver** on the kept questions with their majority-vote pseudo-labels (DESIGN.md §1.4):
+# GRPO for the **Solver** on the kept questions with their majority-vote pseudo-labels (docs/algorithm.md, step 4):
 # reward 1 when the boxed answer is equivalent to ỹ (optional 0.1 format term, authors' code).
 # Solver_k starts from Solver_{k-1}. `frac_reward_zero_std` is the share of groups whose completions all got
 # the same reward: questions too easy or too hard to teach anything.
@@ -24,7 +24,8 @@ recompute = False
 # %%
 from IPython.display import Markdown, display
 
-from rzero_lib.stages import StageContext, run_solver_training, solver_training_set
+from rzero_lib.pipeline.context import StageContext
+from rzero_lib.pipeline.stages.solver_training import run_solver_training, solver_training_set
 
 ctx = StageContext.open(run_dir, iteration, "solver_training")
 train, source = solver_training_set(ctx)
@@ -37,8 +38,8 @@ result = run_solver_training(ctx, recompute=recompute)
 result.summary
 
 # %%
-from rzero_lib.plots import plot_training_curves
+from rzero_lib.report.stage_plots import plot_log_history
 
-plot_training_curves(result.tables["log_history"], ["reward", "frac_reward_zero_std", "kl", "solver/boxed_rate",
-                                                     "completions/mean_length"],
-                     title=f"Solver training, iteration {iteration}")
+plot_log_history(result.tables["log_history"], ["reward", "frac_reward_zero_std", "kl", "solver/boxed_rate",
+                                                 "completions/mean_length"],
+                 title=f"Solver training, iteration {iteration}")

@@ -12,7 +12,7 @@
 # # 05 · Evaluation
 #
 # Scores the Solver of this iteration (the base model at iteration 0) on the configured benchmarks
-# (DESIGN.md §1.5): greedy by default, the mean over k samples for AMC/AIME as in the paper. Answers are
+# (docs/algorithm.md, step 5): greedy by default, the mean over k samples for AMC/AIME as in the paper. Answers are
 # extracted from the last `\boxed{}` (or the option letter) and compared with math equivalence. A `limit`
 # subsample is reported in every row. The cross-iteration table puts base and every finished iteration side by side.
 
@@ -24,7 +24,8 @@ recompute = False
 # %%
 from IPython.display import Markdown, display
 
-from rzero_lib.stages import StageContext, evaluation_model, run_evaluation
+from rzero_lib.pipeline.context import StageContext
+from rzero_lib.pipeline.stages.evaluation import evaluation_model, run_evaluation
 
 ctx = StageContext.open(run_dir, iteration, "evaluation")
 display(Markdown(f"run `{ctx.run.path}` · iteration **{iteration}** · model `{evaluation_model(ctx)}`"))

@@ -25,7 +25,7 @@
 # This notebook answers it for the run in `run_dir` and draws the other
 # co-evolution figures: label accuracy by agreement, the difficulty table,
 # p̂ histograms, training curves, benchmark scores and question diversity.
-# All the work happens in `rzero_lib.analysis.run_analysis`; figures (PNG + PDF),
+# All the work happens in `rzero_lib.report.analysis.run_analysis`; figures (PNG + PDF),
 # tables and `summary.json` go to `<run_dir>/report/`. Oracle answers and
 # difficulty generations are cached there, so re-running never asks twice.
 # An interactive explorer over every voted question is at the end.
@@ -33,8 +33,8 @@
 # %%
 from IPython.display import display
 
-from rzero_lib.analysis import run_analysis, show_report
-from rzero_lib.stages import StageContext
+from rzero_lib.pipeline.context import StageContext
+from rzero_lib.report.analysis import run_analysis, show_report
 
 # %% tags=["parameters"]
 run_dir = "runs/smoke"
@@ -62,7 +62,7 @@ show_report(ctx.folder, result)
 
 # %%
 try:
-    from rzero_lib.explorer import explore
+    from rzero_lib.report.explorer import explore
 
     display(explore(run_dir))
 except Exception as error:  # the report must not fail because widgets cannot render

@@ -11,7 +11,7 @@
 # %% [markdown]
 # # 07 · Arithmetic sandbox: R-Zero against its controls
 #
-# The sandbox (`rzero_lib.sandbox`, `make sandbox`) runs R-Zero on `builtin:arith-sandbox`, a ~1M-parameter
+# The sandbox (docs/sandbox.md, `make sandbox`) runs R-Zero on `builtin:arith-sandbox`, a ~1M-parameter
 # character-level model pretrained from scratch on a synthetic corpus (the only place where ground-truth answers
 # are used). Every question the Challenger writes has an exact answer, so the whole dynamic can be measured:
 #
@@ -26,7 +26,8 @@
 #    without the Verifier at the same number of kept questions, and the wrong labels it removed.
 #
 # This notebook only reads the runs' artifacts (votes, evaluation samples, Challenger logs, report summaries);
-# `scripts/run_sandbox.sh` makes them.
+# `scripts/run_sandbox.sh` makes them. `write_comparison` (`rzero_lib.experiments.sandbox.comparison`) writes every
+# figure, table and `summary.json` into `output_dir`; the cells below show them.
 
 # %% tags=["parameters"]
 runs_root = "runs"
@@ -38,19 +39,23 @@ base_model = "builtin:arith-sandbox"
 measure_base_model = True  # accuracy of the base model by operand size (greedy and sampled), ~30 s
 
 # %%
-import json
 from pathlib import Path
 
-import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import Image, Markdown, display
 
-from rzero_lib import sandbox as S
+from rzero_lib.experiments.sandbox.comparison import write_comparison
 
-out = Path(output_dir)
-out.mkdir(parents=True, exist_ok=True)
-comparison = S.load_comparison(runs_root, [main_run, *control_runs, *([verifier_run] if verifier_run else [])])
+written = write_comparison(runs_root, [main_run, *control_runs], output_dir, verifier_run=verifier_run or None,
+                           base_model=base_model if measure_base_model else None)
+comparison = written.comparison
 display(Markdown("runs found: " + ", ".join(f"`{n}` ({label})" for n, label in comparison.runs.items())
                  + ("  \nmissing: " + ", ".join(f"`{n}`" for n in comparison.missing) if comparison.missing else "")))
+
+
+def show(name: str) -> None:
+    if name in written.figures:
+        display(Image(filename=str(written.figures[name])))
+
 
 # %% [markdown]
 # ## The base model: accuracy by operand size
@@ -59,16 +64,10 @@ display(Markdown("runs found: " + ", ".join(f"`{n}` ({label})" for n, label in c
 # the majority vote are built from). Partial competence: good on small operands, weak on large ones.
 
 # %%
-base_table = None
-if measure_base_model:
-    greedy = S.accuracy_by_operand_size(base_model)
-    sampled = S.accuracy_by_operand_size(base_model, samples=10, temperature=1.0)
-    base_table = pd.concat([greedy, sampled], ignore_index=True)
-    base_table.to_csv(out / "base_accuracy_by_operand_size.csv", index=False)
-    fig = S.plot_accuracy_by_operand_size(base_table[base_table["operator"] == "all"]
-                                          .assign(operator="all operators"))
-    S.save_png(fig, out / "sandbox_base_accuracy.png")
-    display(base_table.pivot_table(index=["operator", "decoding"], columns="digits", values="accuracy").round(3))
+if written.base_table is not None:
+    display(written.base_table.pivot_table(index=["operator", "decoding"], columns="digits", values="accuracy")
+            .round(3))
+show("base_accuracy")
 
 # %% [markdown]
 # ## 1 · Question difficulty and p̂ by iteration
@@ -79,12 +78,8 @@ if measure_base_model:
 # %%
 if not comparison.difficulty.empty:
     display(comparison.difficulty.set_index(["run", "iteration"]).round(3))
-fig = S.plot_difficulty(comparison)
-S.save_png(fig, out / "sandbox_difficulty.png")
-
-# %%
-fig = S.plot_challenger_p_hat(comparison)
-S.save_png(fig, out / "sandbox_challenger_p_hat.png")
+show("difficulty")
+show("challenger_p_hat")
 
 # %% [markdown]
 # ## 2 · Pseudo-label accuracy of the kept questions (exact oracle)
@@ -93,8 +88,7 @@ S.save_png(fig, out / "sandbox_challenger_p_hat.png")
 if not comparison.labels.empty:
     display(comparison.labels[["run", "iteration", "kept_questions", "covered", "label_accuracy", "ci_low",
                                "ci_high", "majority_ratio"]].round(3))
-fig = S.plot_label_accuracy(comparison)
-S.save_png(fig, out / "sandbox_label_accuracy.png")
+show("label_accuracy")
 
 # %% [markdown]
 # ## 3 · Solver accuracy on the held-out set (iteration 0 = base model)
@@ -102,39 +96,25 @@ S.save_png(fig, out / "sandbox_label_accuracy.png")
 # %%
 if not comparison.heldout.empty:
     display(comparison.heldout.pivot_table(index=["run", "scope"], columns="iteration", values="accuracy").round(3))
-fig = S.plot_heldout_accuracy(comparison)
-S.save_png(fig, out / "sandbox_heldout_accuracy.png")
+show("heldout_accuracy")
 
 # %% [markdown]
 # ## 4 · The Verifier: label accuracy with and without it
 #
 # From the Verifier run's report (`06_analysis`): per iteration, the accuracy of the labels the Verifier kept
-# against the accuracy of all kept labels and of the same number of labels chosen by the Verifier's confidence
-# (top-confidence subset), with the share of wrong labels removed and right labels lost.
+# against the accuracy of all kept labels and of the same number of labels chosen by the vote's own p̂, with the
+# share of wrong labels removed and right labels lost.
 
 # %%
-verifier = None
-verifier_csv = Path(runs_root) / verifier_run / "report" / "verifier.csv" if verifier_run else None
-if verifier_csv is not None and verifier_csv.exists():
-    verifier = pd.read_csv(verifier_csv)
-    display(verifier.round(3))
-    figure = verifier_csv.parent / "fig8_verifier.png"
-    if figure.exists():
-        (out / "sandbox_verifier.png").write_bytes(figure.read_bytes())
-        display(Markdown(f"![verifier]({(out / 'sandbox_verifier.png').resolve()})"))
+if written.verifier is not None:
+    display(written.verifier.round(3))
+    show("verifier")
 else:
-    display(Markdown(f"no Verifier run found (`{verifier_csv}`)"))
+    display(Markdown(f"no Verifier run found (`{verifier_run}`)"))
 
 # %% [markdown]
-# ## Summary (written to `summary.json`)
+# ## Summary (`summary.json`): every run's tables and its report's label accuracy and benchmark numbers
 
 # %%
-summary = S.comparison_summary(comparison)
-if base_table is not None:
-    summary["base_accuracy_by_operand_size"] = base_table.to_dict(orient="records")
-summary["report_summaries"] = {name: {k: s.get(k) for k in ("label_accuracy", "evaluation") if k in s}
-                               for name, s in comparison.summaries.items()}
-if verifier is not None:
-    summary["verifier"] = verifier.to_dict(orient="records")
-(out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-display(Markdown(f"figures and `summary.json` in `{out}`"))
+display(Markdown(f"figures and `summary.json` in `{Path(output_dir)}`"))
+{name: s.get("benchmarks", {}).get("average") for name, s in written.summary["report_summaries"].items()}

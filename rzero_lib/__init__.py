@@ -1,8 +1,9 @@
 """rzero_lib: the library behind the rzero notebooks (R-Zero, arXiv 2508.05004).
 
-Algorithm modules (`prompts`, `answers`, `voting`, `rewards`, `arithmetic`,
-`oracle`, `config`) import neither torch nor transformers. Engine modules
-(`models`, `generation`, `training`) build on them, never the other way round.
+Layers, bottom to top; each imports only from the layers below it (checked by
+import-linter, see docs/design.md): the algorithm (the top-level modules, no
+torch) ← `engine` ← `training` | `evaluation` ← `pipeline` ← `report` ←
+`experiments`.
 """
 
 __version__ = "0.1.0"

@@ -1,23 +1,14 @@
 """Answer extraction and math equivalence.
 
-What it does
-- `extract_boxed(text)`: the last complete `\\boxed{...}` (or `\\fbox{...}`, or
-  `\\boxed 5`) in a model's output, with balanced braces.
-- `parse_challenger_output(text)`: the last `<question>...</question>` body and
-  the Challenger's own boxed answer after it, or the reason it failed.
-- `equivalent(a, b)`: math equivalence of two answers. A cheap normalised
-  string / integer fast path decides most pairs; the rest go to `math-verify`
-  in worker processes with a per-item timeout, because math-verify can hang on
-  pathological input and its own signal-based timeout only works on a main
-  thread. A timeout counts as "not equivalent" and is counted.
-
-Simplifications
-- Symmetry is obtained by ordering the pair before calling math-verify (its
-  `verify(gold, target)` is not symmetric), not by checking both directions.
-- Model output is untrusted text: it is only ever parsed, never executed, and
-  every input is bounded in length before any parsing.
-
-This module imports neither torch nor transformers.
+`extract_boxed` takes the last complete `\\boxed{...}` of a model's output,
+`parse_challenger_output` the last `<question>...</question>` and the boxed
+answer after it, and `equivalent` decides math equivalence: a cheap normalised
+string / exact-rational fast path answers most pairs, the rest go to
+math-verify in worker processes (`rzero_lib.math_verify_worker`) with a per-item
+timeout, because math-verify can hang and its own timeout only works on a main
+thread; a timeout counts as "not equivalent" and is counted. Symmetry comes
+from ordering each pair. Model output is untrusted: it is bounded in length and
+only parsed, never executed. Details: docs/algorithm.md, "Answers".
 """
 
 from __future__ import annotations
@@ -224,48 +215,11 @@ def fast_equivalence(a: str | None, b: str | None) -> bool | None:
 # math-verify in worker processes
 # --------------------------------------------------------------------------
 
-
-def _math_verify_parse(answer: str):
-    from math_verify import parse
-
-    # No inner signal timeouts: the parent enforces the deadline by stopping the worker.
-    return parse("\\boxed{" + answer + "}", parsing_timeout=None)
-
-
-def _math_verify_parsed(gold, pred) -> bool:
-    from math_verify import verify
-
-    if not gold or not pred:
-        return False
-    if _number_vs_variable_expression(gold[0], pred[0]):
-        return False  # skips sympy's simplification, the slow part of such pairs
-    return bool(verify(gold, pred, timeout_seconds=None))
-
-
-def _number_vs_variable_expression(a, b) -> bool:
-    """A number is never equal to an expression with free variables (x^2 + 1, 3R^2).
-
-    Equations (`x = 3`, a Relational, which math-verify matches to 3), sets,
-    intervals and tuples are not sympy `Expr`, so they never take this path.
-    """
-    import sympy
-
-    def number(x):
-        return isinstance(x, sympy.Number)
-
-    def variable_expression(x):
-        return isinstance(x, sympy.Expr) and not isinstance(x, sympy.Number) and bool(x.free_symbols)
-
-    return (number(a) and variable_expression(b)) or (number(b) and variable_expression(a))
-
-
-def _math_verify_pair(a: str, b: str) -> bool:
-    """math-verify on two bare answers: parse both, then verify (b against gold a)."""
-    return _math_verify_parsed(_math_verify_parse(a), _math_verify_parse(b))
+WORKER_MODULE = "rzero_lib.math_verify_worker"
 
 
 class _Worker:
-    """One `python -m rzero_lib._equivalence_worker` child speaking JSON lines.
+    """One `python -m rzero_lib.math_verify_worker` child speaking JSON lines.
 
     A plain subprocess rather than multiprocessing: it never re-imports the
     caller's `__main__` (a notebook, stdin, a pytest run) and is stopped by its
@@ -276,7 +230,7 @@ class _Worker:
     def __init__(self) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rzero_lib._equivalence_worker"],
+            [sys.executable, "-m", WORKER_MODULE],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
         )
         self._buffer = b""
@@ -440,7 +394,7 @@ class EquivalenceChecker:
                         if self._failed_starts >= self.MAX_FAILED_STARTS:
                             raise RuntimeError(
                                 "math-verify worker processes fail to start; check that "
-                                f"`{sys.executable} -m rzero_lib._equivalence_worker` runs"
+                                f"`{sys.executable} -m {WORKER_MODULE}` runs"
                             ) from None
                     remaining -= self._fail_and_replace(idx, verdicts, queues[idx], timed_out=False)
                     continue

@@ -1,44 +1,12 @@
-"""Arithmetic problems with exact answers, and the safe exact evaluator behind them.
+"""Arithmetic problems with exact answers, and the project's one safe exact evaluator.
 
-What it does
-- `generate_problems(...)`: a deterministic (per seed) list of arithmetic
-  problems, as plain questions ("What is 47 + 38?") or short word problems
-  ("There are 4 boxes with 12 pencils in each box. ..."), each with its exact
-  answer and the explicit infix expression behind it. Used for the built-in
-  evaluation set, for format demonstrations in prompts and as a synthetic
-  corpus for a tiny character-level "arithmetic sandbox" model.
-- `builtin_eval_set(...)`: a fixed 100-problem evaluation set (plain and word
-  problems, 1-2 digit operands, + - *) that needs no files and no network.
-- `evaluate_expression(expression)`: exact value (`fractions.Fraction`) of a
-  plain ASCII arithmetic expression, or None. This is the one safe evaluator
-  of the project; `rzero_lib.oracle` extracts an expression from question text
-  and calls it. The text is only parsed (`ast.parse`) and the tree is walked
-  with a whitelist of node types; nothing is ever executed.
-- `format_answer(value)`: "123", "-5", "7/3".
-
-Simplifications
-- Operands are positive integers; a d-digit operand lies in
-  [10^(d-1), 10^d - 1], except that 1-digit operands are 1..9 (no zero, so no
-  division by zero and no trivial "x * 0"). Results may be negative.
-- Expressions have no parentheses; the usual precedence applies
-  (* and / before + and -, left to right).
-- Division: with `integer_division=True` (default) the operands are chosen so
-  that every division is exact and answers stay integers (the first factor of
-  each product/quotient term is a multiple of all the divisors in that term);
-  with `integer_division=False` operands are drawn freely and an answer may be
-  a reduced fraction "p/q".
-- Word problems use a few fixed two-operand templates (apples, boxes, prices,
-  ...) with operands >= 2; a subtraction story never goes below zero and a
-  sharing story always divides evenly. More than two operands are only generated as plain questions.
-- The evaluator handles + - * / and powers (`**` or `^`) on integers and
-  decimals (decimals are read exactly from their text: "0.1" is 1/10). It has
-  no // or % (a "%" in a question is usually "percent"), no implicit
-  multiplication ("2(3+4)") and no functions. Bounds keep it fast on hostile
-  input: expression length, parenthesis depth, tree depth, integer exponents
-  with |e| <= 64, and numerators/denominators of at most 400 bits (~1e120) at
-  every step. Anything outside them is "not evaluable" (None).
-
-This module imports neither torch nor transformers.
+`generate_problems` draws deterministic (per seed) plain or word problems with
+their exact answers and expressions; `builtin_eval_set` is the fixed
+100-problem `arithmetic` benchmark; `evaluate_expression` gives the exact value
+(`fractions.Fraction`) of a plain ASCII expression or None: the text is only
+parsed and the tree walked with a whitelist, never executed, within bounds on
+length, nesting, exponents and size. Simplifications: docs/algorithm.md,
+"Arithmetic problems and the safe evaluator".
 """
 
 from __future__ import annotations

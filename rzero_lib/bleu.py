@@ -1,39 +1,11 @@
 """All-pairs sentence BLEU for a batch of strings, bit-identical to nltk, vectorised.
 
-What it does
-- `pairwise_bleu_condensed(texts)`: for every pair i < j the value of
-  `nltk.translate.bleu_score.sentence_bleu([texts[j].split()], texts[i].split(),
-  smoothing_function=SmoothingFunction().method1)` (hypothesis i, single
-  reference j, BLEU-4 with uniform weights), in scipy's condensed order
-  (row-major upper triangle). This is what the R-Zero repetition penalty needs.
-
-How
-- Tokens and n-grams (n = 1..4) get integer ids. The k-th occurrence of n-gram g
-  in a text becomes one binary feature (g, k), so the clipped match count
-  `sum_g min(count_i(g), count_j(g))` is the dot product of two binary rows: one
-  sparse/dense matrix product per order gives the match counts of all pairs.
-  Features seen in only one text are dropped (they never match another text);
-  features seen in many texts go to a dense BLAS product, the rest to a sparse one.
-- The float arithmetic then follows nltk 3.10 operation by operation, so the
-  result has the same bits: precisions `m/d` (or `0.1/d` when m = 0, smoothing
-  method 1) are correctly rounded divisions in both; `0.25 * math.log(p)` comes
-  from a table filled with `math.log`; nltk's `math.fsum` of the four terms is
-  reproduced by an exact (error-free) expansion with the same correct rounding;
-  `math.exp` is called through `map` (numpy's exp may differ by an ulp on some
-  CPUs); the brevity penalty `math.exp(1 - r/h)` comes from a table.
-- nltk quirks kept: no unigram match -> BLEU 0 (so an empty hypothesis -> 0);
-  the n-gram denominator is `max(1, h - n + 1)`, so a hypothesis shorter than
-  n tokens gets the smoothed precision 0.1 for that order; brevity penalty 1
-  when h > r, else `exp(1 - r/h)`.
-
-Simplifications
-- Only the configuration R-Zero uses: one reference, weights (0.25,)*4,
-  smoothing method 1 (epsilon 0.1), whitespace tokenisation (`str.split()`).
-- Work and memory are O(B^2): the output alone is B(B-1)/2 float64 values
-  (16 MB for B = 2048, 256 MB for B = 8000); intermediates are bounded by
-  processing the rows in blocks.
-
-Imports numpy and scipy.sparse only (no torch, no nltk).
+`pairwise_bleu_condensed(texts)` gives, for every pair i < j, nltk's
+`sentence_bleu([texts[j].split()], texts[i].split(), smoothing_function=method1)`
+(hypothesis i, one reference j, BLEU-4) in scipy's condensed order: what the
+repetition penalty needs. Only that configuration; O(B²) memory for the output,
+intermediates bounded by working in blocks. How the bits match nltk:
+docs/algorithm.md, "BLEU".
 """
 
 from __future__ import annotations

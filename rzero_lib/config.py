@@ -1,29 +1,24 @@
-"""Typed run parameters (pydantic), loaded from YAML, validated before anything loads.
+"""Typed run parameters (pydantic), loaded from YAML and validated before anything loads.
 
-What it does
-- `RunParams`: everything a run needs, in the sections the notebooks use:
-  `challenger_training`, `question_generation`, `voting`, `solver_training`,
-  `evaluation`, `analysis`, `verifier`, plus `prompts` and `engine`.
-- `load_params(path, overrides)`: YAML + `key.path=value` overrides, all
-  through the same validation. Unknown keys, wrong types and out-of-range
-  values fail at once with the dotted field name and what is allowed.
-- `params_hash`, `diff_params`: used by the pipeline to freeze and compare.
-
-Defaults are the paper's (DESIGN.md §1); the authors' code variants are
-parameters (`reward_form: code`, `band_low/band_high`, `format_weight`).
-
-No torch or transformers import; model specs are checked without loading.
+`RunParams` holds every section the stages use; `load_params(path, overrides)`
+applies `key.path=value` overrides through the same validation, and a bad field
+fails at once naming the dotted field and what is allowed. Model specs are
+checked without loading (`rzero_lib.model_specs`). Defaults are the paper's;
+the authors' code variants are parameters (docs/algorithm.md, "Paper and code").
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from rzero_lib.model_specs import validate_model_spec
 
 
 class ParamsError(ValueError):
@@ -263,8 +258,6 @@ class RunParams(Section):
     @field_validator("run_name")
     @classmethod
     def _run_name(cls, v: str) -> str:
-        import re
-
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v):
             raise ValueError("run_name may contain only letters, digits, '.', '_' and '-'")
         return v
@@ -272,8 +265,6 @@ class RunParams(Section):
     @field_validator("model")
     @classmethod
     def _model(cls, v: str) -> str:
-        from rzero_lib.models import validate_model_spec
-
         return validate_model_spec(v)
 
     @property
@@ -372,6 +363,3 @@ def diff_params(a: dict, b: dict, prefix: str = "") -> list[str]:
             out.append(f"{name}: {va!r} -> {vb!r}")
     return out
 
-
-def dump_params(params: RunParams, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(params_to_dict(params), sort_keys=False))

@@ -1,18 +1,11 @@
 """Domains: what a run's questions are about, bundled in one place.
 
-A domain fixes the default Challenger prompt, the default Solver prompt, the
-answer extraction (the last `\\boxed{}` in both domains), the default oracle
-of the analysis, and the default evaluation sets.
-
-- `math`: the paper's prompts (the default for GPU recipes); no exact oracle
-  (configure a `model` or `openai` oracle to measure label accuracy).
-- `arithmetic`: the Challenger writes hard arithmetic questions with a single
-  numeric answer and the exact arithmetic oracle applies. Used by the CPU demo
-  and the arithmetic sandbox.
-
-`resolve_prompts(params)` turns a run's parameters into the two PromptSpecs
-(parameters override the domain's defaults; demonstrations are generated when
-`num_demonstrations` > 0).
+A domain fixes the default Challenger and Solver prompts, the default oracle of
+the analysis and the default evaluation sets: `math` (the paper's prompts; no
+exact oracle) or `arithmetic` (the CPU demo and the sandbox; the exact
+arithmetic oracle). `resolve_prompts(params)` turns a run's parameters into the
+two PromptSpecs (parameters override the domain; demonstrations are generated
+when `num_demonstrations` > 0).
 """
 
 from __future__ import annotations

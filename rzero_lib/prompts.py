@@ -1,31 +1,21 @@
-"""Prompts for the Challenger and the Solver, and how they are rendered.
+"""The roles' prompts and how chat messages become the text a model continues.
 
-What it does
-- Holds the paper's prompts (DESIGN.md §1): the Challenger is an expert
-  competition-math problem setter that thinks privately and then outputs
-  exactly `<question>...</question>` followed by `\\boxed{answer}`; the Solver
-  is asked to reason step by step and box its final answer.
-- Holds the arithmetic-domain prompts used by the CPU demo and the sandbox.
-- `PromptSpec` = system prompt + user turn + optional format demonstrations
-  (earlier user/assistant turns). Small models (SmolLM2-135M) only follow the
-  format with demonstrations (../shared/NOTES.md), so they are a parameter.
-- `render_prompt` turns chat messages into the text a model continues: the
-  tokenizer's chat template when it has one, plain `system: ...\\nuser: ...`
-  text otherwise.
-
-Simplifications
-- The paper's wording is paraphrased from its description (the same
-  instructions, not a verbatim copy of the authors' strings).
-- Every prompt is rendered to text here, once; generation and TRL training
-  both receive text prompts, so the two can never render differently.
-
-No torch or transformers import: a tokenizer is only duck-typed.
+The paper's prompts (paraphrased from its description, not the authors'
+strings), the arithmetic-domain prompts of the CPU demo, and `PromptSpec`
+(system prompt, user turn, optional format demonstrations: small models follow
+the roles' formats only with demonstrations, docs/notes.md). Every prompt is
+rendered to text here, once, so generation and training cannot render it
+differently. A tokenizer is only duck-typed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from rzero_lib.arithmetic import generate_problems
 
 Message = dict[str, str]
 
@@ -81,16 +71,17 @@ class PromptSpec:
         return msgs
 
 
-def challenger_messages(spec: PromptSpec) -> list[Message]:
-    """The Challenger's (fixed) conversation."""
-    return spec.messages()
-
-
 def solver_messages(spec: PromptSpec, question: str) -> list[Message]:
     """The Solver's conversation for one question."""
     if "{question}" not in spec.user:
         raise ValueError("the Solver's user turn must contain '{question}'")
     return spec.messages(question)
+
+
+def prompt_digest(spec: PromptSpec) -> str:
+    """A short hash of a prompt (system, user turn, demonstrations) for cache keys."""
+    text = json.dumps([spec.system, spec.user, [list(d) for d in spec.demonstrations]])
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def has_chat_template(tokenizer) -> bool:
@@ -129,8 +120,6 @@ def paper_solver_prompt() -> PromptSpec:
 
 def arithmetic_challenger_demonstrations(count: int = 3, seed: int = 7) -> tuple[tuple[str, str], ...]:
     """Format demonstrations for the Challenger: `<question>...</question>` then `\\boxed{}`."""
-    from rzero_lib.arithmetic import generate_problems
-
     problems = generate_problems(count, seed=seed, min_digits=1, max_digits=2, operators="+-*",
                                  num_operands=(2, 3))
     return tuple(
@@ -141,8 +130,6 @@ def arithmetic_challenger_demonstrations(count: int = 3, seed: int = 7) -> tuple
 
 def arithmetic_solver_demonstrations(count: int = 2, seed: int = 11) -> tuple[tuple[str, str], ...]:
     """Solved examples for the Solver, each ending in a boxed answer."""
-    from rzero_lib.arithmetic import generate_problems
-
     problems = generate_problems(count, seed=seed, min_digits=1, max_digits=2, operators="+-*")
     return tuple(
         (p.question, f"{p.expression} = {p.answer}. The answer is \\boxed{{{p.answer}}}.")

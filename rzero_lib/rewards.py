@@ -1,48 +1,12 @@
-"""R-Zero rewards: Challenger uncertainty reward, repetition penalty, Solver reward.
+"""R-Zero's rewards: the Challenger's uncertainty reward and repetition penalty, the Solver's reward.
 
-What it does
-- `uncertainty_reward(p_hat, form)`: paper form `1 - 2|p_hat - 1/2|`, authors'
-  code form `min(p_hat, 1 - p_hat)`.
-- `repetition_penalty(questions, threshold, weight)`: the batch-level penalty
-  `weight * |C| / B` for a question in cluster C, where the clusters come from
-  average-linkage agglomerative clustering of the distances
-  `d_ij = 1 - BLEU(x_i, x_j)` cut at `threshold`. `repetition_clusters` and
-  `bleu_distance_matrix` / `bleu_distance_condensed` expose the intermediate
-  steps for diversity analysis.
-- `challenger_rewards` / `challenger_reward_components`: one reward per
-  Challenger completion, paper form `max(0, r_unc - r_rep)` (0 for a format
-  failure) or code form `r_unc - r_rep` (-1 for a format failure).
-- `solver_reward` / `solver_rewards`: 1 when the boxed answer is
-  math-equivalent to the pseudo-label, optionally mixed with the authors'
-  format term `(1 - w) * accuracy + w * format`.
-
-Exactness of the repetition penalty
-- The distances are bit-identical to the authors' construction: for i < j,
-  `1 - nltk sentence_bleu([q_j.split()], q_i.split(), smoothing_function=
-  SmoothingFunction().method1)` (hypothesis i, reference j), mirrored, zero
-  diagonal (see `rzero_lib.bleu` for how nltk's arithmetic is reproduced).
-- The clustering is the one `sklearn.cluster.AgglomerativeClustering(
-  n_clusters=None, metric="precomputed", linkage="average",
-  distance_threshold=threshold)` computes: sklearn runs
-  `scipy.cluster.hierarchy.linkage(condensed, "average")`, keeps
-  `count(merge_distance >= threshold) + 1` clusters (a merge at exactly the
-  threshold does NOT happen) and cuts the tree with a heap of node ids; all
-  three steps are reproduced here, so even the label numbers match sklearn's.
-
-Simplifications and choices
-- The penalty is computed over the parsed questions only: a format failure
-  has no question, so it is neither clustered nor counted in B.
-- An empty batch gives an empty list; a batch of one question gives
-  `[weight]` (a cluster of size 1 out of 1).
-- Memory is O(B^2): the condensed distances are B(B-1)/2 float64 values
-  (16 MB at B = 2048, 256 MB at B = 8000) and scipy's linkage copies them once;
-  `bleu_distance_matrix` is the dense B x B form (512 MB at B = 8000), so
-  prefer `bleu_distance_condensed` for large batches.
-- The Solver format check implements the authors' regex
-  `<think>.*</think>.*\\boxed\\{.*\\}.*` (full match, DOTALL) with `str.find`,
-  which decides the same strings in linear time.
-
-Imports numpy (and scipy lazily); neither torch nor transformers.
+Challenger: `uncertainty_reward` (paper `1 - 2|p̂ - 1/2|`, authors' code
+`min(p̂, 1 - p̂)`), `repetition_penalty` (`λ|C|/B` over average-linkage clusters
+of `1 - BLEU` distances cut at τ, bit-identical to the authors' nltk + sklearn
+construction), combined by `challenger_rewards` (paper `max(0, r_unc - r_rep)`,
+0 for a format failure; code `r_unc - r_rep`, -1). Solver: `solver_reward`, 1
+when the boxed answer is equivalent to the pseudo-label, optionally mixed with
+the authors' format term. Exactness, memory and choices: docs/algorithm.md, "Rewards".
 """
 
 from __future__ import annotations
@@ -60,7 +24,6 @@ REWARD_FORMS = ("paper", "code")
 CODE_FORMAT_FAILURE_REWARD = -1.0
 PAPER_FORMAT_FAILURE_REWARD = 0.0
 DEFAULT_PENALTY_THRESHOLD = 0.5
-AUTHORS_SOLVER_FORMAT_WEIGHT = 0.1
 
 
 # --------------------------------------------------------------------------

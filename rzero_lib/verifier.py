@@ -1,35 +1,12 @@
-"""A Verifier role that judges majority-vote pseudo-labels before Solver training.
+"""The Verifier: an optional third role that judges majority-vote pseudo-labels before Solver training.
 
-The R-Zero paper ends on its weakness: as questions get harder, majority
-labels get worse (79% → 63% over three iterations), and it proposes a third
-role that keeps labels trustworthy. This module is that role, as an optional
-stage between voting and Solver training.
-
-What it does
-- For every question that passed the band filter, one of the Solver's own
-  voting responses that ends in the majority answer is shown to a verifier
-  model with the question; the verifier is asked to check it and answer
-  `\\boxed{yes}` or `\\boxed{no}`, k times. The yes-fraction is the
-  confidence (an unparseable verdict counts as "not yes").
-- Verifier kinds: `self` (the current Solver, i.e. the model that voted) or
-  `model` (any model spec, e.g. a larger model on a GPU).
-- Policies (`apply_policy`): `threshold` drops labels whose confidence is
-  below a threshold; `weight` keeps every label and scales the Solver's
-  reward for that question by its confidence. Every decision is recorded per
-  question (confidence, kept, reason, weight).
-- `verifier_label_metrics`: the measurement that says whether it helps —
-  label accuracy of the training set with and without the Verifier at the
-  same number of kept questions (the top-confidence subset of equal size),
-  and the share of wrong labels removed and right labels lost.
-
-Simplifications
-- The "solution" shown to the verifier is the Solver's own sampled response
-  (bounded in length), not a freshly generated one.
-- Training the Verifier with GRPO is not implemented: the issue makes it
-  conditional on the inference-time Verifier helping, and the measurement
-  (README) decides that first.
-
-No torch import here; generation goes through `rzero_lib.generation`.
+For each band-passing question a verifier model (the Solver itself, or any
+model) is shown one of the Solver's own responses ending in the majority answer
+and answers `\\boxed{yes}` or `\\boxed{no}` k times; the yes-fraction is the
+confidence. `apply_policy` turns it into a decision (`threshold` drops,
+`weight` scales the Solver's reward), and `verifier_label_metrics` measures
+whether it helps against the vote's own p̂ at equal size. Why and what was
+measured: docs/verifier.md.
 """
 
 from __future__ import annotations
@@ -39,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rzero_lib.answers import extract_boxed
+from rzero_lib.sampling import SamplingConfig
+from rzero_lib.stats import wilson_interval
 
 VERIFY_SYSTEM = (
     "You check solutions. Read the problem and the proposed solution, check the final answer carefully, "
@@ -108,8 +87,6 @@ def verify_labels(generator, questions: Sequence[str], solutions: Sequence[str],
                   temperature: float, max_new_tokens: int, seed: int = 0, system: str | None = None,
                   user: str | None = None) -> list[list[bool | None]]:
     """k verdicts per (question, solution) from any `Generator`."""
-    from rzero_lib.generation import SamplingConfig
-
     prompts = [verification_messages(q, s, system, user) for q, s in zip(questions, solutions)]
     sampling = SamplingConfig(n=samples, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
     outputs = generator.generate(prompts, sampling, progress="verifier checking labels")
@@ -149,8 +126,6 @@ def verifier_label_metrics(label_correct: Sequence[bool], confidence: Sequence[f
     removed = set(range(n_all)) - set(top)
     wrong_all = n_all - right_all
     total_weight = sum(confidence)
-
-    from rzero_lib.analysis import wilson_interval
 
     def acc(right: int, size: int) -> dict:
         lo, hi = wilson_interval(right, size)

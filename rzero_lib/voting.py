@@ -1,24 +1,11 @@
-"""Majority vote over sampled answers, p̂, and the filters that build the Solver's set.
+"""Majority vote over sampled answers, p̂, and the filters that build the Solver's training set.
 
-What it does
-- `majority_vote(answers)`: groups the m extracted answers into equivalence
-  classes with `rzero_lib.answers` (math equivalence, not string equality) and
-  returns the majority answer ỹ, p̂ = |majority group| / m and the groups.
-- `majority_vote_many(answer_lists)`: the same for many questions, with every
-  math-verify pair of every question sent to the worker pool in one batch.
-- `band_filter(p_hat, delta)`: the paper's informativeness band |p̂ − ½| ≤ δ.
-- `drop_reason(...)`: the band plus the authors' extra drops (proof questions,
-  empty majority, `\\text` answers), each switchable, as a recorded reason.
-
-Grouping rule (identical in every implementation here, so results agree):
-answers are visited in order; each joins the first existing group whose
-representative (its first member) is equivalent, or opens a new group.
-Answers whose normalised strings agree are equivalent without math-verify,
-so only distinct normalised strings are ever compared. m counts every
-sample, also those without an answer; those never form a group. Ties go to
-the group seen first.
-
-No torch or transformers import.
+`majority_vote` groups the m extracted answers into math-equivalence classes
+and returns the majority answer and p̂ = |majority group| / m;
+`majority_vote_many` does many questions with all their math-verify pairs in
+one batch. `band_filter` is the paper's band |p̂ − ½| ≤ δ (or the authors'
+bounds) and the one place that rule is written; `drop_reason` adds the
+authors' drops. The grouping rule: docs/algorithm.md, "Voting".
 """
 
 from __future__ import annotations
@@ -190,6 +177,12 @@ def majority_vote_naive(answers: Sequence[str | None], timeout_s: int = 5) -> Vo
 def _check_delta(delta: float) -> None:
     if not 0.0 <= delta <= 0.5:
         raise ValueError(f"band_delta must be in [0, 0.5], got {delta}")
+
+
+def band_limits(delta: float = 0.25, bounds: tuple[float, float] | None = None) -> tuple[float, float]:
+    """(low, high) of the kept band: (½ − δ, ½ + δ), or the authors' `bounds` (for figures)."""
+    _check_delta(delta)
+    return bounds if bounds is not None else (0.5 - delta, 0.5 + delta)
 
 
 def band_filter(p_hat: float, delta: float = 0.25, bounds: tuple[float, float] | None = None) -> bool:

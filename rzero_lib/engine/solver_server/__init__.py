@@ -1,0 +1,1 @@
+"""The frozen Solver as an OpenAI-compatible server: process manager, HTTP client, HTTP server, CLI."""

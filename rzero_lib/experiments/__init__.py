@@ -1,0 +1,1 @@
+"""Experiments built on the whole library: each one a folder (the arithmetic sandbox)."""

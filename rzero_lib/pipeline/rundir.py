@@ -1,0 +1,207 @@
+"""The run directory: its layout, manifests, state, and model lineage.
+
+`runs/<name>/params.yaml` (frozen), `state.json`, `iter_KK/<stage>/` and
+`report/`. A stage is done when its `manifest.json` exists; artifacts are
+written atomically and the manifest last, so a crash never leaves a stage that
+looks complete. Lineage follows the paper: Challenger_k starts from
+Challenger_{k-1}, Solver_k from Solver_{k-1}, and iteration k's questions are
+labelled by Solver_{k-1}. Contracts: docs/design.md, "The run directory".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+
+from rzero_lib.atomic_files import write_json_atomic, write_text_atomic
+from rzero_lib.config import RunParams, params_from_dict, params_to_dict
+
+MANIFEST = "manifest.json"
+PARAMS_FILE = "params.yaml"
+STATE_FILE = "state.json"
+REPORT_DIR = "report"
+ITERATION_PREFIX = "iter_"
+ANALYSIS_STAGE = "analysis"  # the report: one per run, in REPORT_DIR
+
+ITERATION_STAGES = ("challenger_training", "question_generation", "voting", "verification", "solver_training",
+                    "evaluation")
+
+
+def iteration_dir_name(iteration: int) -> str:
+    return f"{ITERATION_PREFIX}{iteration:02d}"
+
+
+def parse_iteration_dir_name(name: str) -> int | None:
+    """7 for "iter_07"; None for anything else."""
+    suffix = name[len(ITERATION_PREFIX):] if name.startswith(ITERATION_PREFIX) else ""
+    return int(suffix) if suffix.isdigit() else None
+
+
+# --------------------------------------------------------------------------
+# hashing and environment facts
+# --------------------------------------------------------------------------
+
+
+def hash_path(path: str | Path, full_limit: int = 64 << 20) -> str:
+    """Content hash of a file or folder. Files over `full_limit` bytes (weights)
+    are hashed by size plus their first and last MiB, to stay fast."""
+    path = Path(path)
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        rel = f.relative_to(path) if path.is_dir() else Path(f.name)
+        h.update(str(rel).encode())
+        size = f.stat().st_size
+        h.update(str(size).encode())
+        with f.open("rb") as fh:
+            if size <= full_limit:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            else:
+                h.update(fh.read(1 << 20))
+                fh.seek(-(1 << 20), os.SEEK_END)
+                h.update(fh.read(1 << 20))
+    return h.hexdigest()[:16]
+
+
+def library_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("rzero", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "vllm", "math-verify",
+                 "papermill"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+# --------------------------------------------------------------------------
+# the run directory
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    @classmethod
+    def at(cls, path: str | Path) -> RunDir:
+        return cls(Path(path).expanduser().resolve())
+
+    # -- layout ----------------------------------------------------------
+    @property
+    def params_file(self) -> Path:
+        return self.path / PARAMS_FILE
+
+    @property
+    def state_file(self) -> Path:
+        return self.path / STATE_FILE
+
+    @property
+    def report_dir(self) -> Path:
+        return self.path / REPORT_DIR
+
+    def stage_dir(self, iteration: int, stage: str) -> Path:
+        if stage not in ITERATION_STAGES:
+            raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(ITERATION_STAGES)}")
+        return self.path / iteration_dir_name(iteration) / stage
+
+    def exists(self) -> bool:
+        return self.params_file.exists()
+
+    # -- params ----------------------------------------------------------
+    def load_params_dict(self) -> dict:
+        if not self.params_file.exists():
+            raise FileNotFoundError(f"{self.path} is not a run directory (no {PARAMS_FILE}); "
+                                    "start one with `rzero run PARAMS.yaml`")
+        return yaml.safe_load(self.params_file.read_text()) or {}
+
+    def load_params(self) -> RunParams:
+        return params_from_dict(self.load_params_dict())
+
+    def freeze_params(self, params: RunParams) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(self.params_file, yaml.safe_dump(params_to_dict(params), sort_keys=False))
+
+    # -- done-ness -------------------------------------------------------
+    @staticmethod
+    def manifest_of(folder: Path) -> dict | None:
+        f = folder / MANIFEST
+        return json.loads(f.read_text()) if f.exists() else None
+
+    def is_done(self, folder: Path) -> bool:
+        return (folder / MANIFEST).exists()
+
+    def update_state(self, key: str, manifest: dict) -> None:
+        state = json.loads(self.state_file.read_text()) if self.state_file.exists() else {"stages": {}}
+        state["stages"][key] = {"done": True, "finished_at": manifest.get("finished_at"),
+                                "seconds": manifest.get("seconds"),
+                                "outputs": {k: v.get("hash") for k, v in manifest.get("outputs", {}).items()}}
+        state["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        write_json_atomic(self.state_file, state)
+
+    # -- model lineage -----------------------------------------------------
+    def base_model(self) -> str:
+        return self.load_params_dict()["model"]
+
+    def solver_model(self, iteration: int) -> str:
+        """Solver_k: the trained Solver of iteration k (the base model for k = 0)."""
+        if iteration <= 0:
+            return self.base_model()
+        folder = self.stage_dir(iteration, "solver_training") / "model"
+        if not self.is_done(folder.parent):
+            raise FileNotFoundError(f"Solver of iteration {iteration} is not trained yet ({folder.parent} has no "
+                                    f"{MANIFEST})")
+        return str(folder)
+
+    def challenger_model(self, iteration: int) -> str:
+        """Challenger_k (the base model for k = 0; an untrained stage passes its start through)."""
+        if iteration <= 0:
+            return self.base_model()
+        stage = self.stage_dir(iteration, "challenger_training")
+        manifest = self.manifest_of(stage)
+        if manifest is None:
+            raise FileNotFoundError(f"Challenger of iteration {iteration} is not ready ({stage} has no {MANIFEST})")
+        return manifest.get("model") or self.challenger_model(iteration - 1)
+
+
+def write_manifest(folder: str | Path, *, stage: str, iteration: int | None, inputs: dict, outputs: list[str | Path],
+                   params_hash: str, started_at: float, summary: dict | None = None, extra: dict | None = None) -> dict:
+    """Write `manifest.json` last: lists inputs, hashed outputs, timings, versions."""
+    folder = Path(folder)
+    outs = {}
+    for o in outputs:
+        p = Path(o)
+        p = p if p.is_absolute() else folder / p
+        if not p.exists():
+            raise FileNotFoundError(f"stage output {p} is missing; the stage did not finish")
+        outs[str(p.relative_to(folder))] = {"hash": hash_path(p), "bytes": _size(p)}
+    finished = time.time()
+    manifest = {
+        "stage": stage,
+        "iteration": iteration,
+        "inputs": inputs,
+        "outputs": outs,
+        "params_hash": params_hash,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started_at)),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(finished)),
+        "seconds": round(finished - started_at, 2),
+        "host": platform.node(),
+        "versions": library_versions(),
+        "summary": summary or {},
+        **(extra or {}),
+    }
+    write_json_atomic(folder / MANIFEST, manifest)
+    return manifest
+
+
+def _size(p: Path) -> int:
+    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size

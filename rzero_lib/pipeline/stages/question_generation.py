@@ -1,0 +1,57 @@
+"""Stage 2: the Challenger of this iteration writes N candidate questions; each is parsed and kept or dropped."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from rzero_lib.answers import parse_challenger_output
+from rzero_lib.atomic_files import write_parquet_atomic
+from rzero_lib.pipeline.context import StageContext, StageError, StageResult
+from rzero_lib.sampling import SamplingConfig
+from rzero_lib.values import stored_text
+
+
+def run_question_generation(ctx: StageContext, recompute: bool = False) -> StageResult:
+    out_file = ctx.folder / "questions.parquet"
+    if ctx.done and not recompute:
+        return ctx.loaded_result(questions="questions.parquet")
+    p = ctx.params.question_generation
+    k = ctx.iteration
+    challenger = ctx.run.challenger_model(k)
+    challenger_prompt, _ = ctx.prompts()
+    gen = ctx.generator(challenger)
+    try:
+        sampling = SamplingConfig(n=p.num_questions, temperature=p.temperature, top_p=p.top_p, top_k=p.top_k,
+                                  max_new_tokens=p.max_new_tokens, seed=ctx.seed("sampling"))
+        outputs = gen.generate([challenger_prompt.messages()], sampling, progress="challenger writing questions")[0]
+        stats = gen.stats.as_dict()
+    finally:
+        gen.close()
+    rows, seen = [], set()
+    for i, text in enumerate(outputs):
+        parsed = parse_challenger_output(text)
+        reason = None if parsed.ok else f"unparseable:{parsed.failure}"
+        if parsed.ok and p.drop_duplicates:
+            if parsed.question in seen:
+                reason = "duplicate"
+            seen.add(parsed.question)
+        rows.append({"question_id": f"it{k:02d}-q{i:05d}", "iteration": k, "output": stored_text(text),
+                     "question": parsed.question, "challenger_answer": parsed.answer,
+                     "parse_failure": parsed.failure, "drop_reason": reason, "kept": reason is None})
+    df = pd.DataFrame(rows)
+    write_parquet_atomic(df, out_file)
+    n = len(df)
+    parsed_n = int(df["parse_failure"].isna().sum())
+    summary = {"challenger_model": challenger, "generated": n, "parsed": parsed_n,
+               "parse_rate": parsed_n / n if n else 0.0,
+               "challenger_boxed_rate": float(df["challenger_answer"].notna().mean()) if n else 0.0,
+               "duplicates": int((df["drop_reason"] == "duplicate").sum()), "kept": int(df["kept"].sum()),
+               "generation": stats}
+    if summary["kept"] == 0:
+        raise StageError(
+            f"The Challenger produced no parseable question ({parsed_n} of {n} outputs contain "
+            "<question>...</question>). A small model usually needs format demonstrations "
+            "(prompts.challenger.num_demonstrations: 3) or more max_new_tokens; see questions.parquet "
+            f"in {ctx.folder} for what it wrote.")
+    ctx.finish(inputs={"challenger_model": challenger}, outputs=["questions.parquet"], summary=summary)
+    return StageResult(summary, {"questions": df})

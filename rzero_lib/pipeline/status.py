@@ -1,0 +1,65 @@
+"""`rzero status RUN`: one row per planned stage with its state, duration and key counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rzero_lib.pipeline.driver import format_seconds, plan
+from rzero_lib.pipeline.rundir import RunDir
+
+
+def status_rows(run_dir: str | Path) -> list[dict]:
+    """One row per planned stage: state, duration and the key counts from its manifest."""
+    run = RunDir.at(run_dir)
+    params = run.load_params()
+    rows = []
+    for stage in plan(params):
+        folder = stage.folder(run)
+        manifest = run.manifest_of(folder)
+        if manifest is not None:
+            state = "done"
+        elif (folder / "notebook.ipynb").exists():
+            state = "failed/running"
+        else:
+            state = "pending"
+        rows.append({"stage": stage.key, "state": state,
+                     "seconds": manifest.get("seconds") if manifest else None,
+                     "key counts": key_counts(stage.stage, manifest.get("summary", {}) if manifest else {})})
+    return rows
+
+
+def key_counts(stage: str, s: dict) -> str:
+    def pct(x):
+        return f"{100 * x:.0f}%" if isinstance(x, (int, float)) else "?"
+
+    if not s:
+        return ""
+    if stage == "challenger_training":
+        if not s.get("trained", True):
+            return "untrained (baseline)"
+        return f"steps {s.get('optimizer_steps')}, reward {s.get('reward_first', float('nan')):.3f} → " \
+               f"{s.get('reward_last', float('nan')):.3f}"
+    if stage == "question_generation":
+        return f"{s.get('kept')}/{s.get('generated')} kept, parse rate {pct(s.get('parse_rate'))}"
+    if stage == "voting":
+        return f"{s.get('kept')}/{s.get('questions')} in band, boxed {pct(s.get('boxed_rate'))}, " \
+               f"mean p̂ {s.get('mean_p_hat', 0):.2f}"
+    if stage == "verification":
+        return f"{s.get('kept')}/{s.get('questions')} kept by the verifier"
+    if stage == "solver_training":
+        return f"{s.get('training_questions')} questions, steps {s.get('optimizer_steps')}"
+    if stage == "evaluation":
+        acc = s.get("accuracy") or {}
+        return ", ".join(f"{k} {100 * v:.1f}%" for k, v in acc.items()) or s.get("skipped", "")
+    if stage == "analysis":
+        return ", ".join(f"{k}" for k in list(s)[:4])
+    return ""
+
+
+def format_status(rows: list[dict]) -> str:
+    widths = [max(len("stage"), *(len(r["stage"]) for r in rows)), 14, 10]
+    lines = [f"{'stage':<{widths[0]}}  {'state':<{widths[1]}}  {'time':>{widths[2]}}  key counts"]
+    for r in rows:
+        t = format_seconds(r["seconds"]) if r["seconds"] is not None else ""
+        lines.append(f"{r['stage']:<{widths[0]}}  {r['state']:<{widths[1]}}  {t:>{widths[2]}}  {r['key counts']}")
+    return "\n".join(lines)

@@ -1,0 +1,227 @@
+"""One GRPO phase on TRL's GRPOTrainer: the paper's batch shapes, the TRL config, train and save.
+
+A paper "step" (one generation round of `batch_size` prompts × `group_size`
+completions) is TRL's `steps_per_generation` micro-steps; an optimizer update
+covers `mini_batch_size` prompts; TRL `max_steps` counts updates. Full
+fine-tune or LoRA, CPU or GPU, one process or several under `accelerate launch`
+(only the main process writes the output folder). Optimizer state is fresh every
+phase and no mid-phase checkpoints are kept; the KL reference is the phase's
+start model. TRL 1.16 facts this relies on: docs/notes.md, "TRL 1.16 GRPOTrainer".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rzero_lib.atomic_files import write_text_atomic
+from rzero_lib.config import EngineParams, GRPOParams
+from rzero_lib.engine.device import dtype_name, resolve_device
+from rzero_lib.engine.models import is_adapter, load_model, resolve_model_path, save_model
+
+
+@dataclass
+class TrainingResult:
+    model_dir: Path
+    log_history_path: Path
+    log_history: list[dict] = field(default_factory=list)
+    optimizer_steps: int = 0
+    seconds: float = 0.0
+    parameter_change: float = 0.0  # relative L2 change of the trainable parameters
+    trainable_parameters: int = 0
+
+    def summary(self) -> dict:
+        return {"model_dir": str(self.model_dir), "optimizer_steps": self.optimizer_steps,
+                "seconds": round(self.seconds, 2), "parameter_change": self.parameter_change,
+                "trainable_parameters": self.trainable_parameters}
+
+
+
+# --------------------------------------------------------------------------
+# batch shapes and the TRL config
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Schedule:
+    per_device_batch: int  # completions per forward pass
+    gradient_accumulation: int
+    steps_per_generation: int
+    max_steps: int  # optimizer updates
+    prompts_per_step: int
+
+
+def schedule(params: GRPOParams, num_processes: int = 1) -> Schedule:
+    """TRL batch settings that realise the paper's steps / batch / mini-batch."""
+    g = params.group_size
+    mini = params.mini_batch_size or params.batch_size
+    micro = params.micro_batch_size or g
+    per_update, per_step = mini * g, params.batch_size * g
+    if per_update % (micro * num_processes):
+        raise ValueError(f"mini_batch_size*group_size ({per_update}) must be divisible by "
+                         f"micro_batch_size*num_processes ({micro}*{num_processes})")
+    return Schedule(
+        per_device_batch=micro,
+        gradient_accumulation=per_update // (micro * num_processes),
+        steps_per_generation=per_step // (micro * num_processes),
+        max_steps=params.steps * (params.batch_size // mini),
+        prompts_per_step=params.batch_size,
+    )
+
+
+def grpo_config(params: GRPOParams, work_dir: Path, *, seed: int, device: str, dtype: str,
+                num_processes: int = 1, disable_tqdm: bool = False):
+    from trl import GRPOConfig
+
+    s = schedule(params, num_processes)
+    on_gpu = device.startswith("cuda")
+    bf16 = on_gpu and dtype_name(dtype, device) == "bfloat16"
+    return GRPOConfig(
+        output_dir=str(work_dir),
+        max_steps=s.max_steps,
+        per_device_train_batch_size=s.per_device_batch,
+        gradient_accumulation_steps=s.gradient_accumulation,
+        steps_per_generation=s.steps_per_generation,
+        num_generations=params.group_size,
+        num_iterations=1,
+        learning_rate=params.learning_rate,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        weight_decay=params.weight_decay,
+        max_grad_norm=params.max_grad_norm,
+        beta=params.beta,
+        epsilon=params.epsilon,
+        loss_type=params.loss_type,
+        scale_rewards=params.scale_rewards,
+        temperature=params.temperature,
+        top_p=params.top_p,
+        top_k=params.top_k or 0,
+        max_completion_length=params.max_new_tokens,
+        gradient_checkpointing=params.gradient_checkpointing,
+        bf16=bf16,
+        fp16=False,
+        use_cpu=not on_gpu,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        seed=seed,
+        data_seed=seed,
+        shuffle_dataset=True,
+        remove_unused_columns=False,
+        log_completions=False,
+        disable_tqdm=disable_tqdm,
+        dataloader_num_workers=0,
+        use_vllm=params.use_vllm,
+        vllm_mode=params.vllm_mode,
+        vllm_gpu_memory_utilization=params.vllm_gpu_memory_utilization,
+    )
+
+
+def lora_config(params: GRPOParams):
+    if not params.lora.enabled:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=params.lora.r, lora_alpha=params.lora.alpha, lora_dropout=params.lora.dropout,
+                      target_modules=params.lora.target_modules, task_type="CAUSAL_LM")
+
+
+
+# --------------------------------------------------------------------------
+# the training loop shared by both roles
+# --------------------------------------------------------------------------
+
+
+def snapshot_trainable(model) -> dict:
+    return {n: p.detach().to("cpu", copy=True).float() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def relative_change(before: dict, model) -> float:
+    import torch
+
+    num, den = 0.0, 0.0
+    after = dict(model.named_parameters())
+    for name, old in before.items():
+        new = after[name].detach().to("cpu").float()
+        num += torch.sum((new - old) ** 2).item()
+        den += torch.sum(old ** 2).item()
+    return math.sqrt(num) / math.sqrt(den) if den > 0 else math.sqrt(num)
+
+
+def load_start_model(start_model: str, params: GRPOParams, engine: EngineParams, work_dir: Path, state,
+                      device: str):
+    """Load the phase's start model. Full fine-tuning from a LoRA chain needs a
+    merged folder on disk, because TRL loads the KL reference from the path."""
+    model, tokenizer = load_model(start_model, dtype=engine.dtype, device=device)
+    if not params.lora.enabled and params.beta > 0 and is_adapter(resolve_model_path(start_model)):
+        merged = work_dir / "start_model"
+        if state.is_main_process:
+            save_model(model, tokenizer, merged, base_model=start_model, kind="full")
+        state.wait_for_everyone()
+        model, tokenizer = load_model(str(merged), dtype=engine.dtype, device=device)
+    return model, tokenizer
+
+
+def run_grpo(*, start_model: str, dataset_rows: list[dict], reward_func, params: GRPOParams,
+             engine: EngineParams, output_dir: str | Path, seed: int = 0, disable_tqdm: bool = False,
+             track_change: bool = True) -> TrainingResult:
+    """Train `start_model` with GRPO on `dataset_rows` (each has `prompt`) and save it."""
+    from accelerate import PartialState
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    # One process in-process; several under `accelerate launch`. Only the main
+    # process touches the output folder; the others wait at the barriers.
+    device = resolve_device(engine.device)
+    state = PartialState(cpu=not device.startswith("cuda"))  # the first call fixes the process layout
+    world = state.num_processes
+    sharded = state.distributed_type.name in ("DEEPSPEED", "FSDP") and world > 1
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    work_dir = output_dir / "_trl_work"
+    if state.is_main_process:
+        if work_dir.exists():
+            shutil.rmtree(work_dir)
+        work_dir.mkdir()
+    state.wait_for_everyone()
+    t0 = time.perf_counter()
+    # Each rank loads onto its own device (all ranks on cuda:0 would OOM).
+    load_device = str(state.device) if world > 1 else engine.device
+    model, tokenizer = load_start_model(start_model, params, engine, work_dir, state, load_device)
+    config = grpo_config(params, work_dir, seed=seed, device=device, dtype=engine.dtype,
+                         num_processes=world, disable_tqdm=disable_tqdm)
+    # TRL samples `batch_size` distinct prompts per step; a smaller set is repeated.
+    rows = list(dataset_rows)
+    if not rows:
+        raise ValueError("GRPO needs at least one training prompt (the training set is empty)")
+    while len(rows) < params.batch_size:
+        rows = rows + dataset_rows[: params.batch_size - len(rows)]
+    dataset = Dataset.from_list(rows)
+    trainer = GRPOTrainer(model=model, reward_funcs=[reward_func], args=config, train_dataset=dataset,
+                          processing_class=tokenizer, peft_config=lora_config(params))
+    track_change = track_change and not sharded  # sharded ranks hold only slices of the weights
+    before = snapshot_trainable(trainer.model) if track_change else {}
+    trainer.train()
+    change = relative_change(before, trainer.model) if track_change else float("nan")
+    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    kind = "lora" if params.lora.enabled else "full"
+    # ZeRO-3 / FSDP: gather the full weights; a collective call, so every rank makes it.
+    state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped) if sharded else None
+    model_dir = output_dir / "model"
+    log_path = output_dir / "log_history.jsonl"
+    history = [dict(h) for h in trainer.state.log_history]
+    if state.is_main_process:
+        save_model(trainer.model, tokenizer, model_dir, base_model=start_model, kind=kind,
+                   extra={"trained_with": "trl.GRPOTrainer", "steps": params.steps}, state_dict=state_dict)
+        write_text_atomic(log_path, "".join(json.dumps(h) + "\n" for h in history))
+    state.wait_for_everyone()
+    del trainer, model, state_dict
+    if state.is_main_process:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return TrainingResult(model_dir=model_dir, log_history_path=log_path, log_history=history,
+                          optimizer_steps=schedule(params, world).max_steps, seconds=time.perf_counter() - t0,
+                          parameter_change=change, trainable_parameters=trainable)

@@ -1,0 +1,96 @@
+"""What several test packages share: paths, the tiny model's spec and prompts, a scripted generator, a fake
+Solver, and a local chat-completions endpoint."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from rzero_lib.prompts import PromptSpec
+from rzero_lib.sampling import GenerationStats, Generator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PARAMS = REPO_ROOT / "params"
+NOTEBOOKS = REPO_ROOT / "notebooks"
+TINY = "builtin:tiny-random"
+SMOKE = PARAMS / "smoke.yaml"
+
+# Prompts among those the tiny model's format warm-up used (`rzero_lib.engine.builtins.tiny_random.format_warmup`).
+SOLVER_PROMPT = PromptSpec("Solve. Put the answer in \\boxed{}.", "{question}")
+CHALLENGER_PROMPT = PromptSpec("Write a question in <question></question>.", "Write a new problem.")
+
+
+def file_mtimes(run_dir: Path) -> dict[str, float]:
+    return {str(p.relative_to(run_dir)): p.stat().st_mtime for p in run_dir.rglob("*") if p.is_file()}
+
+
+class ScriptedGenerator(Generator):
+    """Returns the given completions for every prompt; records what it was asked."""
+
+    def __init__(self, completions: list[str]):
+        super().__init__(backend_name="scripted")
+        self.completions = completions
+        self.calls: list[tuple[int, object]] = []
+        self.closed = False
+
+    def generate(self, prompts, sampling, progress=True):
+        self.calls.append((len(prompts), sampling))
+        return [self.completions[: sampling.n] for _ in prompts]
+
+    def close(self):
+        self.closed = True
+
+
+class FakeSolver(Generator):
+    """Answers `\\boxed{<x>}` where x = answer_fn(question, sample index)."""
+
+    def __init__(self, answer_fn):
+        super().__init__(backend_name="fake", stats=GenerationStats())
+        self.answer_fn = answer_fn
+
+    def generate(self, prompts, sampling, progress=False):
+        out = []
+        for p in prompts:
+            question = p[-1]["content"] if isinstance(p, list) else str(p)
+            out.append([f"\\boxed{{{self.answer_fn(question, k)}}}" for k in range(sampling.n)])
+        return out
+
+
+class ChatEndpoint:
+    """A chat-completions endpoint on 127.0.0.1 that replies from `reply(body)`."""
+
+    def __init__(self, reply, status: int = 200):
+        self.requests: list[dict] = []
+        self.headers: list[dict] = []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server API)
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                endpoint.requests.append(body)
+                endpoint.headers.append(dict(self.headers))
+                if self.path != "/v1/chat/completions":
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                payload = json.dumps({"id": "x", "object": "chat.completion", "model": body["model"],
+                                      "choices": [{"index": i, "message": {"role": "assistant", "content": text},
+                                                   "finish_reason": "stop"} for i, text in enumerate(reply(body))]})
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(payload.encode())
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

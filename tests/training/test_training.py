@@ -1,0 +1,148 @@
+"""GRPO for both roles on the real tiny model with real TRL (CPU, seconds)."""
+
+import json
+
+import pytest
+import torch
+
+from rzero_lib.config import ChallengerTrainingParams, EngineParams, SolverTrainingParams
+from rzero_lib.engine.models import load_model
+from rzero_lib.training.grpo import schedule
+from rzero_lib.training.reward_functions import ChallengerRewardFunction
+from rzero_lib.training.roles import train_challenger, train_solver
+from tests.support import CHALLENGER_PROMPT, SOLVER_PROMPT, TINY
+
+
+def _changed(a_spec, b_spec) -> list[str]:
+    a, _ = load_model(a_spec)
+    b, _ = load_model(b_spec)
+    return [n for (n, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()) if not torch.equal(pa, pb)]
+
+
+def _solver_params(**kw) -> SolverTrainingParams:
+    # The format-taught tiny model boxes random small numbers, so with labels in
+    # that range the accuracy reward varies within a group: a real gradient.
+    base = dict(steps=2, batch_size=4, group_size=4, max_new_tokens=16, learning_rate=1e-3, beta=0.01,
+                temperature=1.0, top_p=1.0)
+    return SolverTrainingParams(**{**base, **kw})
+
+
+def test_schedule_maps_paper_shapes_onto_trl():
+    s = schedule(SolverTrainingParams(steps=15, batch_size=128, group_size=5, micro_batch_size=10))
+    assert (s.per_device_batch, s.gradient_accumulation, s.steps_per_generation, s.max_steps) == (10, 64, 64, 15)
+    s = schedule(ChallengerTrainingParams(steps=5, batch_size=512, mini_batch_size=16, group_size=4))
+    assert s.max_steps == 5 * 32 and s.gradient_accumulation * s.per_device_batch == 16 * 4
+
+
+QUESTIONS = ["What is 1+1?", "What is 2+2?", "What is 1+2?", "What is 3+3?"]
+LABELS = ["2", "4", "3", "6"]
+
+
+def test_train_solver_full_finetune_changes_weights(tmp_path, format_model_path):
+    result = train_solver(format_model_path, QUESTIONS, LABELS, params=_solver_params(), solver_prompt=SOLVER_PROMPT,
+                          output_dir=tmp_path, engine=EngineParams(), seed=0, disable_tqdm=True)
+    assert (result.model_dir / "config.json").exists()
+    info = json.loads((result.model_dir / "rzero_model.json").read_text())
+    assert info["kind"] == "full" and info["base_model"] == format_model_path
+    history = [json.loads(line) for line in (tmp_path / "log_history.jsonl").read_text().splitlines()]
+    assert any("loss" in h for h in history) and any("reward" in h for h in history)
+    assert result.parameter_change > 0
+    assert any(h.get("reward", 0) > 0 for h in history), "some completions must match their label"
+    assert _changed(format_model_path, str(result.model_dir)), "trainable parameters must change"
+    assert not (tmp_path / "_trl_work").exists()
+
+
+def test_train_solver_lora_writes_adapter_that_changes_the_model(tmp_path, format_model_path):
+    p = _solver_params(lora={"enabled": True, "r": 4, "alpha": 8}, learning_rate=1e-2)
+    result = train_solver(format_model_path, QUESTIONS, LABELS, params=p, solver_prompt=SOLVER_PROMPT,
+                          output_dir=tmp_path, seed=0, disable_tqdm=True)
+    assert (result.model_dir / "adapter_config.json").exists()
+    assert result.parameter_change > 0
+    assert _changed(format_model_path, str(result.model_dir))
+
+
+def test_train_solver_rejects_empty_set(tmp_path):
+    with pytest.raises(ValueError, match="empty"):
+        train_solver(TINY, [], [], params=_solver_params(), solver_prompt=SOLVER_PROMPT, output_dir=tmp_path)
+
+
+def test_train_challenger_against_frozen_solver(tmp_path, format_model_path):
+    from rzero_lib.engine.transformers_backend import TransformersGenerator
+
+    solver = TransformersGenerator.from_spec(format_model_path, batch_size=32)
+    params = ChallengerTrainingParams(steps=2, batch_size=4, group_size=4, max_new_tokens=24, learning_rate=1e-3,
+                                      beta=0.01, solver_max_new_tokens=16)
+    result = train_challenger(format_model_path, solver, params=params, challenger_prompt=CHALLENGER_PROMPT,
+                              solver_prompt=SOLVER_PROMPT, num_solver_samples=4, output_dir=tmp_path, seed=0,
+                              disable_tqdm=True)
+    history = result.log_history
+    assert any("challenger/uncertainty" in h for h in history) and any("challenger/penalty" in h for h in history)
+    rows = [json.loads(line) for line in (tmp_path / "challenger_questions.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * 4 * 4
+    assert any(r["question"] for r in rows), "the format-taught model writes some parseable questions"
+    assert result.parameter_change > 0
+    assert _changed(format_model_path, str(result.model_dir))
+
+
+def test_train_challenger_code_form_scores_format_failures_minus_one(tmp_path, tiny_generator):
+    params = ChallengerTrainingParams(steps=1, batch_size=2, group_size=2, max_new_tokens=8, learning_rate=1e-3,
+                                      beta=0.0, solver_max_new_tokens=4, reward_form="code")
+    result = train_challenger(TINY, tiny_generator, params=params, challenger_prompt=CHALLENGER_PROMPT,
+                              solver_prompt=SOLVER_PROMPT, num_solver_samples=3, output_dir=tmp_path, seed=0,
+                              disable_tqdm=True)
+    history = result.log_history
+    # The random Challenger never writes <question>: every completion is a format failure, which the
+    # code-form reward scores -1, and the reward function logs its components.
+    assert any(h.get("challenger/format_failure_rate") == 1.0 for h in history)
+    assert any(h.get("reward") == -1.0 for h in history)
+    rows = [json.loads(line) for line in (tmp_path / "challenger_questions.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and all(r["failure"] for r in rows)
+    assert (result.model_dir / "config.json").exists()
+
+
+def test_challenger_reward_scores_parsed_questions_with_the_solver(tiny_generator):
+    from rzero_lib.sampling import SamplingConfig
+
+    reward = ChallengerRewardFunction(tiny_generator, SOLVER_PROMPT, SamplingConfig(n=4, max_new_tokens=4), form="paper")
+    logged = {}
+    texts = ["<question>What is 1+1?</question> \\boxed{2}", "<question>What is 1+1?</question>", "garbage"]
+    rewards = reward(prompts=[None] * 3, completions=texts, log_metric=lambda k, v: logged.__setitem__(k, v))
+    rows = reward.score(texts)
+    assert rewards[2] == 0.0  # paper form: a format failure scores 0
+    # The random Solver boxes nothing: p̂ = 0, so the uncertainty reward is 0 for the parsed questions.
+    assert rows[0]["p_hat"] == 0.0 and rows[0]["question"] == "What is 1+1?"
+    assert logged["challenger/format_failure_rate"] == pytest.approx(1 / 3)
+    assert logged["challenger/penalty"] == pytest.approx(2 / 2)  # two identical questions: one cluster of B=2
+
+
+def _gather_worker(rank: int, world: int, port: int, out_dir: str) -> None:
+    import torch.distributed as dist
+
+    from rzero_lib.training.reward_functions import gather_batch
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        local_q = [f"q{rank}a", None] if rank == 0 else ["q1a", "q1b", "q1c"]
+        local_p = [0.5, None] if rank == 0 else [0.1, 0.2, 0.3]
+        questions, p_hats, offset = gather_batch(local_q, local_p)
+        with open(f"{out_dir}/rank{rank}.json", "w") as f:
+            json.dump({"questions": questions, "p_hats": p_hats, "offset": offset}, f)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_challenger_batch_is_gathered_across_processes(tmp_path):
+    """Under several training processes the repetition penalty sees the whole step's batch."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_gather_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+    r0 = json.loads((tmp_path / "rank0.json").read_text())
+    r1 = json.loads((tmp_path / "rank1.json").read_text())
+    assert r0["questions"] == r1["questions"] == ["q0a", None, "q1a", "q1b", "q1c"]
+    assert r0["p_hats"] == [0.5, None, 0.1, 0.2, 0.3]
+    assert (r0["offset"], r1["offset"]) == (0, 2)
