@@ -9,7 +9,6 @@ round trip on 127.0.0.1).
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from rzero_lib.config import OracleParams, params_from_dict
@@ -74,39 +73,6 @@ def test_model_oracle_on_the_tiny_model_with_cache(tmp_path):
     assert len(read_oracle_cache(cache)) == 5
     oracle.close()
     greedy.close()
-
-
-def test_cache_survives_an_interrupted_run(tmp_path):
-    class Flaky(ArithmeticOracle):
-        def __init__(self, fail_on_call: int | None):
-            self.fail_on_call = fail_on_call
-            self.calls: list[list[str]] = []
-
-        def answer_many(self, questions):
-            self.calls.append(list(questions))
-            if len(self.calls) == self.fail_on_call:
-                raise ConnectionError("endpoint went away")
-            return super().answer_many(questions)
-
-    questions = [f"What is {i} + 1?" for i in range(5)]
-    cache = tmp_path / "oracle.parquet"
-    with pytest.raises(ConnectionError):
-        cached_oracle_answers(Flaky(fail_on_call=2), questions, cache, chunk_size=2)
-    assert len(read_oracle_cache(cache)) == 2  # the first chunk was kept
-    resumed = Flaky(fail_on_call=None)
-    assert cached_oracle_answers(resumed, questions, cache, chunk_size=2) == [str(i + 1) for i in range(5)]
-    assert resumed.calls == [questions[2:4], questions[4:]]
-    cannot = cached_oracle_answers(resumed, ["How old is Tom?"], cache)
-    assert cannot == [None] and len(resumed.calls) == 3
-    assert cached_oracle_answers(resumed, ["How old is Tom?"], cache) == [None]  # "cannot answer" is cached too
-    assert len(resumed.calls) == 3
-
-
-def test_cache_rejects_a_foreign_table(tmp_path):
-    path = tmp_path / "oracle.parquet"
-    pd.DataFrame({"x": [1]}).to_parquet(path)
-    with pytest.raises(ValueError, match="not an oracle cache"):
-        cached_oracle_answers(ArithmeticOracle(), ["What is 1 + 1?"], path)
 
 
 # --------------------------------------------------------------------------
