@@ -95,6 +95,9 @@ class GRPOParams(Section):
     weight_decay: float = Field(0.0, ge=0.0)
     max_grad_norm: float = Field(1.0, gt=0.0)
     gradient_checkpointing: bool = False
+    report_to: Literal["none", "tensorboard", "trackio"] = Field(
+        "none", description="live training curves, written into the stage folder (tensorboard/ or trackio/), "
+                            "offline; needs the `tracking` extra")
     lora: LoraParams = LoraParams()
     # Scale path: vLLM rollouts inside TRL, and multi-GPU launch.
     use_vllm: bool = False

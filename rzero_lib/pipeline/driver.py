@@ -11,23 +11,24 @@ driver knows stages and paths, not models: it never imports torch.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rzero_lib.atomic_files import write_text_atomic
 from rzero_lib.config import RunParams, diff_params, params_hash, params_to_dict
+from rzero_lib.pipeline.notebooks import check_notebooks, notebooks_dir, stage_notebook
+from rzero_lib.pipeline.report_html import export_report_html
 from rzero_lib.pipeline.rundir import ANALYSIS_STAGE, MANIFEST, RunDir, iteration_dir_name
 
+# The stage notebooks (py:percent files, `rzero_lib.pipeline.notebooks`).
 NOTEBOOKS = {
-    "challenger_training": "01_challenger_training.ipynb",
-    "question_generation": "02_question_generation.ipynb",
-    "voting": "03_voting.ipynb",
-    "verification": "03b_verification.ipynb",
-    "solver_training": "04_solver_training.ipynb",
-    "evaluation": "05_evaluation.ipynb",
-    "analysis": "06_analysis.ipynb",
+    "challenger_training": "01_challenger_training.py",
+    "question_generation": "02_question_generation.py",
+    "voting": "03_voting.py",
+    "verification": "03b_verification.py",
+    "solver_training": "04_solver_training.py",
+    "evaluation": "05_evaluation.py",
+    "analysis": "06_analysis.py",
 }
 # Parameters that may change on an existing run without invalidating finished stages.
 MUTABLE_PARAMS = ("iterations", "kernel_name")
@@ -35,11 +36,6 @@ MUTABLE_PARAMS = ("iterations", "kernel_name")
 
 class PipelineError(RuntimeError):
     """A stage failed or the run directory cannot be used; the message says which and why."""
-
-
-def notebooks_dir() -> Path:
-    env = os.environ.get("RZERO_NOTEBOOKS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "notebooks"
 
 
 @dataclass(frozen=True)
@@ -115,14 +111,13 @@ def run_stage(run: RunDir, stage: StageRun, kernel_name: str, progress: bool = T
     """Execute one stage notebook; returns its wall time. Raises PipelineError on failure."""
     import papermill as pm
 
+    check_notebooks([stage.notebook])
     folder = stage.folder(run)
     folder.mkdir(parents=True, exist_ok=True)
     output = folder / "notebook.ipynb"
-    if not stage.notebook.exists():
-        raise PipelineError(f"notebook {stage.notebook} is missing (set RZERO_NOTEBOOKS_DIR?)")
     t0 = time.time()
     try:
-        pm.execute_notebook(str(stage.notebook), str(output),
+        pm.execute_notebook(stage_notebook(stage.notebook), str(output),
                             parameters={"run_dir": str(run.path), "iteration": stage.iteration},
                             kernel_name=kernel_name, progress_bar=progress, cwd=str(folder),
                             log_output=False, request_save_on_cell_execute=True,
@@ -133,8 +128,8 @@ def run_stage(run: RunDir, stage: StageRun, kernel_name: str, progress: bool = T
     if not run.is_done(folder):
         raise PipelineError(f"stage {stage.key} finished without writing {folder / MANIFEST}; "
                             f"see {output}")
-    if stage.stage == ANALYSIS_STAGE:
-        export_html(output, folder / "report.html")
+    if stage.stage == ANALYSIS_STAGE and run.load_params().analysis.export_html:
+        export_report_html(output, folder / "report.html", title=f"R-Zero run report: {run.path.name}")
     return time.time() - t0
 
 
@@ -151,22 +146,13 @@ def ipc_kernel_manager():
     return IPCKernelManager
 
 
-def export_html(notebook: Path, html: Path) -> None:
-    """A self-contained HTML copy of the executed analysis notebook (images embedded)."""
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    nb = nbformat.read(notebook, as_version=4)
-    body, _ = HTMLExporter(embed_images=True, exclude_input_prompt=True).from_notebook_node(nb)
-    write_text_atomic(html, body)
-
-
 def run_pipeline(params: RunParams, run_dir: str | Path | None = None, *, fresh: bool = False,
                  kernel_name: str | None = None, progress: bool = True) -> RunDir:
     """Run (or resume) every stage; returns the run directory."""
+    stages = plan(params)
+    check_notebooks(stage.notebook for stage in stages)  # before the run directory is made
     run = prepare_run_dir(params, run_dir, fresh=fresh)
     kernel = kernel_name or params.kernel_name
-    stages = plan(params)
     log(f"run directory {run.path} ({len(stages)} stages, {params.iterations} iterations, model {params.model})")
     t_run = time.time()
     for i, stage in enumerate(stages, 1):
