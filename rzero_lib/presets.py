@@ -64,6 +64,15 @@ class Conflict:
     reason: str
 
 
+def clipping_rows(role: str) -> tuple[Difference, ...]:
+    """EasyR1's clip 0.2 / 0.3 and dual clip 3.0 (never overridden by the authors' scripts) for one role."""
+    source = "verl/workers/actor/config.py:82-84"
+    return (Difference(f"{role}.epsilon_high", None, 0.3, "upper PPO clip (None: epsilon, symmetric 0.2)", source,
+                       "silent"),
+            Difference(f"{role}.delta", None, 3.0,
+                       "dual clip of the ratio for negative advantages (TRL delta; None: off)", source, "silent"))
+
+
 DIFFERENCES: tuple[Difference, ...] = (
     # --- Challenger reward and GRPO ---------------------------------------------------------------
     Difference("challenger_training.reward_form", "paper", "code",
@@ -87,11 +96,7 @@ DIFFERENCES: tuple[Difference, ...] = (
                "micro-batch (EasyR1's fork: VF.masked_mean per micro-batch)",
                "verl/trainer/core_algos.py:349, verl/workers/actor/dp_actor.py:231-273",
                "P*: the GRPO objective (per-sequence normalisation)"),
-    Difference("challenger_training.epsilon_high", None, 0.3,
-               "upper PPO clip (None: epsilon, symmetric 0.2)", "verl/workers/actor/config.py:82-84", "silent"),
-    Difference("challenger_training.delta", None, 3.0,
-               "dual clip of the ratio for negative advantages (TRL delta; None: off)",
-               "verl/workers/actor/config.py:82-84", "silent"),
+    *clipping_rows("challenger_training"),
     # --- Solver GRPO -------------------------------------------------------------------------------
     Difference("solver_training.batch_size", 128, 512,
                "Solver prompts per step (rollout batch)", "examples/config.yaml:9 (data.rollout_batch_size)",
@@ -99,11 +104,7 @@ DIFFERENCES: tuple[Difference, ...] = (
     Difference("solver_training.mini_batch_size", None, 128,
                "Solver prompts per optimizer update (None: the whole step); code: 4 updates per step",
                "examples/config.yaml:29 (worker.actor.global_batch_size)"),
-    Difference("solver_training.epsilon_high", None, 0.3,
-               "upper PPO clip (None: epsilon, symmetric 0.2)", "verl/workers/actor/config.py:82-84", "silent"),
-    Difference("solver_training.delta", None, 3.0,
-               "dual clip of the ratio for negative advantages (TRL delta; None: off)",
-               "verl/workers/actor/config.py:82-84", "silent"),
+    *clipping_rows("solver_training"),
     Difference("solver_training.format_weight", 0.0, 0.1,
                "Solver reward = (1-w)·accuracy + w·format (`<think>…</think>` then `\\boxed{}`)",
                "examples/reward_function/math.py:43", "P*: a binary match with the pseudo-label"),
