@@ -13,8 +13,9 @@
 #
 # The Solver of the previous iteration samples m answers per question (docs/algorithm.md, step 3). Answers are grouped by
 # math equivalence (not string equality); the largest group is the pseudo-label ỹ and p̂ = |group| / m.
-# Questions with |p̂ − ½| ≤ δ are kept for Solver training; the authors' extra drops (proof questions,
-# empty majority, `\text` answers) are switchable. Every question stays in `votes.parquet` with its drop reason.
+# Questions with |p̂ − ½| ≤ δ (the authors' code: 0.3 ≤ p̂ ≤ 0.8) are kept for Solver training; the authors'
+# vote rules and extra drops (proof / "box" questions, "text" and empty majorities) follow the preset
+# (README, "Paper and code"). Every question stays in `votes.parquet` with its drop reason.
 
 # %% tags=["parameters"]
 run_dir = "runs/smoke"

@@ -3,9 +3,12 @@
 `RunParams` holds every section the stages use; `load_params(path, overrides)`
 applies `key.path=value` overrides through the same validation, and a bad field
 fails at once naming the dotted field and what is allowed. Model specs are
-checked without loading (`rzero_lib.model_specs`); a local model folder is
-resolved once, here, to an absolute path. Defaults are the paper's; the
-authors' code variants are parameters (docs/algorithm.md, "Paper and code").
+checked without loading (`rzero_lib.model_specs`). `preset: paper` (the
+default) or `preset: authors_code` fills every parameter a file leaves unset
+with that recipe's value before validation (`rzero_lib.presets`: the table of
+paper-vs-code differences, README "Paper and code"); explicit values win. The
+class defaults are the paper's. A local model folder is resolved once, here,
+to an absolute path.
 
 Untrusted input is bounded: YAML aliases are refused (no "billion laughs"),
 files are at most `MAX_PARAMS_BYTES`, every count, budget and size has a
@@ -25,6 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rzero_lib.model_specs import resolve_model_spec
+from rzero_lib.presets import PRESETS, apply_preset
 
 # Upper bounds: generous (far above any recipe here or in the paper) but finite, so that a typo
 # such as `num_samples=1000000000` fails at validation instead of in an out-of-memory kill.
@@ -135,8 +139,18 @@ class GRPOParams(Section):
     max_new_tokens: int = Field(512, ge=1, le=MAX_NEW_TOKENS)
     loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"] = "grpo"
     epsilon: float = Field(0.2, gt=0.0, le=1.0, description="PPO clip range")
+    epsilon_high: float | None = Field(None, gt=0.0, le=10.0, description="upper clip (None: epsilon); "
+                                                                         "authors' code 0.3")
+    delta: float | None = Field(None, gt=1.0, le=1000.0, description="dual clip of the ratio (TRL delta; None: off); "
+                                                          "authors' code 3.0")
     scale_rewards: Literal["group", "batch", "none"] = "group"
-    weight_decay: float = Field(0.0, ge=0.0, le=100.0)
+    weight_decay: float = Field(0.01, ge=0.0, le=100.0, description="AdamW weight decay (both references: 0.01)")
+    # Both references use the plain k3 KL and no vLLM importance-sampling correction; TRL turns both on.
+    kl_bias_correction: bool = Field(False, description="TRL use_bias_correction_kl")
+    vllm_importance_sampling_correction: bool = Field(False, description="TRL's correction for vLLM rollouts")
+    master_weights: Literal["float32", "engine"] = Field(
+        "float32", description="full fine-tune in a half engine dtype: float32 = fp32 weights and optimizer, "
+                               "compute under autocast; engine = train in engine.dtype (loses small updates)")
     max_grad_norm: float = Field(1.0, gt=0.0, le=1e6)
     gradient_checkpointing: bool = False
     lora: LoraParams = LoraParams()
@@ -150,6 +164,9 @@ class GRPOParams(Section):
 
     @model_validator(mode="after")
     def _batch_shapes(self):
+        high = self.epsilon if self.epsilon_high is None else self.epsilon_high
+        if self.delta is not None and self.delta <= 1.0 + high:
+            raise ValueError(f"delta ({self.delta}) must exceed 1 + epsilon_high ({1.0 + high}), or be null")
         mini = self.mini_batch_size or self.batch_size
         if self.batch_size % mini:
             raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of mini_batch_size ({mini})")
@@ -162,12 +179,20 @@ class GRPOParams(Section):
 
 
 class ChallengerTrainingParams(GRPOParams):
+    # The paper's batch (P*: "global batch size 128"); a section's defaults must be the paper's values even
+    # when a file sets only some of its keys, so they live here and not in RunParams.
+    batch_size: int = Field(128, ge=1, le=MAX_BATCH, description="prompts per step")
     enabled: bool = Field(True, description="false: the untrained-Challenger baseline (base weights)")
     reward_form: Literal["paper", "code"] = "paper"
     penalty_weight: float = Field(1.0, ge=0.0, le=1000.0, description="λ of the repetition penalty (0 disables it)")
     penalty_threshold: float = Field(0.5, gt=0.0, le=1.0, description="τ, BLEU-distance clustering threshold")
-    # The frozen Solver that scores the Challenger's questions.
-    solver_samples: int | None = Field(None, ge=1, le=MAX_SAMPLES, description="m for the reward (None: voting.num_samples)")
+    # The frozen Solver that scores the Challenger's questions. Its m is the reward's own (10 in the paper and
+    # in the authors' code, whose voting uses 9): independent of voting.num_samples.
+    solver_samples: int = Field(10, ge=1, le=MAX_SAMPLES, description="m of the reward's majority vote")
+    answer_gate: Literal["none", "authors_2025"] = Field(
+        "none", description="authors_2025 reproduces a BUG of the authors' reward server before 2025-12-10: "
+                            "score only when the Solver majority equals the last character of the "
+                            "Challenger's boxed answer and p̂ > 0.1 (rzero_lib.rewards.authors_2025_gate)")
     solver_temperature: float = Field(1.0, ge=0.0, le=MAX_TEMPERATURE)
     solver_top_p: float = Field(1.0, gt=0.0, le=1.0)
     solver_top_k: int | None = Field(40, ge=0, le=1 << 20)
@@ -180,6 +205,9 @@ class ChallengerTrainingParams(GRPOParams):
 
 
 class SolverTrainingParams(GRPOParams):
+    steps: int = Field(15, ge=1, le=MAX_STEPS, description="generation rounds (paper 'steps')")
+    batch_size: int = Field(128, ge=1, le=MAX_BATCH, description="prompts per step")
+    group_size: int = Field(5, ge=2, le=MAX_GROUP, description="completions per prompt (GRPO group)")
     format_weight: float = Field(0.0, ge=0.0, le=1.0, description="authors' code: 0.1")
     label_source: Literal["majority", "oracle"] = "majority"
     max_questions: int | None = Field(None, ge=1, le=MAX_QUESTIONS)
@@ -191,7 +219,10 @@ class QuestionGenerationParams(Section):
     top_p: float = Field(0.95, gt=0.0, le=1.0)
     top_k: int | None = Field(None, ge=0, le=1 << 20)
     max_new_tokens: int = Field(1024, ge=1, le=MAX_NEW_TOKENS)
-    drop_duplicates: bool = Field(True, description="mark exact duplicate questions as dropped")
+    drop_duplicates: bool = Field(False, description="drop exact duplicate questions (neither reference does; "
+                                                     "the duplicate rate is reported either way)")
+    require_challenger_answer: bool = Field(False, description="drop outputs without the Challenger's boxed "
+                                                               "answer (authors' code)")
 
 
 class VotingParams(Section):
@@ -204,9 +235,13 @@ class VotingParams(Section):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     top_k: int | None = Field(40, ge=0, le=1 << 20)
     max_new_tokens: int = Field(1024, ge=1, le=MAX_NEW_TOKENS)
-    drop_proof_questions: bool = True
-    drop_empty_majority: bool = True
-    drop_text_answers: bool = True
+    # The authors' vote and drop rules (rzero_lib.voting; paper silent). The vote rules also apply to the
+    # Challenger reward's vote.
+    no_answer_vote: Literal["exclude", "none_string"] = "exclude"
+    merge_no_answers: bool = False
+    proof_rule: Literal["off", "english", "authors"] = "off"
+    text_answer_rule: Literal["off", "latex", "authors"] = "off"
+    empty_answer_rule: Literal["off", "normalized", "authors"] = "off"
     equivalence_timeout_s: float = Field(5.0, gt=0.0, le=MAX_TIMEOUT_S)
 
     @model_validator(mode="after")
@@ -229,6 +264,7 @@ class JudgeParams(Section):
     base_url: str | None = None
     model: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="paper: 0.1 (GPT-4o)")
 
 
 class EvaluationParams(Section):
@@ -305,6 +341,7 @@ class VerifierParams(Section):
 
 
 class RunParams(Section):
+    preset: Literal[PRESETS] = Field("paper", description="the recipe unset parameters take: rzero_lib.presets")
     run_name: str = Field(..., min_length=1, max_length=100)
     seed: int = Field(0, ge=0, le=2**63 - 1)
     iterations: int = Field(3, ge=1, le=100)
@@ -316,7 +353,7 @@ class RunParams(Section):
     challenger_training: ChallengerTrainingParams = ChallengerTrainingParams()
     question_generation: QuestionGenerationParams = QuestionGenerationParams()
     voting: VotingParams = VotingParams()
-    solver_training: SolverTrainingParams = SolverTrainingParams(group_size=5, batch_size=128, steps=15)
+    solver_training: SolverTrainingParams = SolverTrainingParams()
     evaluation: EvaluationParams = EvaluationParams()
     analysis: AnalysisParams = AnalysisParams()
     verifier: VerifierParams = VerifierParams()
@@ -332,10 +369,6 @@ class RunParams(Section):
     @classmethod
     def _model(cls, v: str) -> str:
         return resolve_model_spec(v)
-
-    @property
-    def solver_samples_for_reward(self) -> int:
-        return self.challenger_training.solver_samples or self.voting.num_samples
 
 
 # --------------------------------------------------------------------------
@@ -380,15 +413,33 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
+def _preset_note(err: ValidationError, preset: str, applied: dict[str, Any]) -> str:
+    """The values the preset supplied in the sections that failed, so the error names both sides."""
+    def involved(key: str, e) -> bool:  # the failing field itself, or a field a section's check names
+        loc = ".".join(str(x) for x in e["loc"])
+        return key == loc or (key.startswith(loc + ".") and key.rsplit(".", 1)[-1] in e["msg"])
+
+    shown = [f"{k}={v!r}" for k, v in applied.items() if any(involved(k, e) for e in err.errors())]
+    if not shown:
+        return ""
+    return (f"\n  note: preset {preset!r} set {', '.join(shown)} (not in your parameters); explicit values win, "
+            "so set them to fit or choose another preset")
+
+
 def params_from_dict(data: dict, overrides: list[str] | None = None) -> RunParams:
+    """Validated parameters: overrides applied, then the preset's values for every key still unset."""
     data = json.loads(json.dumps(data or {}))  # deep copy, plain types
     for text in overrides or []:
         key, value = parse_override(text)
         _set_dotted(data, key, value)
     try:
-        return RunParams.model_validate(data)
+        resolved, applied = apply_preset(data)
+    except ValueError as e:
+        raise ParamsError(f"invalid parameters:\n  {e}") from None
+    try:
+        return RunParams.model_validate(resolved)
     except ValidationError as e:
-        raise ParamsError(_format_errors(e)) from None
+        raise ParamsError(_format_errors(e) + _preset_note(e, resolved.get("preset", "paper"), applied)) from None
 
 
 def load_params(path: str | Path, overrides: list[str] | None = None) -> RunParams:

@@ -2,7 +2,7 @@
 
     rzero run PARAMS.yaml [--run-dir DIR] [--iterations K] [--set key=value ...] [--fresh]
     rzero status DIR
-    rzero validate PARAMS.yaml [--set key=value ...]
+    rzero validate PARAMS.yaml [--set key=value ...] [--print]
     rzero analyze DIR          (re-run the analysis report of an existing run)
 
 One error path: every failure is reported as one paragraph on stderr — what
@@ -64,8 +64,9 @@ def cmd_status(args) -> int:
 
 def cmd_validate(args) -> int:
     params = _params(args)
-    print(yaml.safe_dump(params_to_dict(params), sort_keys=False), end="")
-    print("# parameters are valid", file=sys.stderr)
+    if args.print:  # the resolved parameters: what the preset filled in, as a run would freeze them
+        print(yaml.safe_dump(params_to_dict(params), sort_keys=False, allow_unicode=True), end="")
+    print(f"# parameters are valid (preset: {params.preset})", file=sys.stderr)
     return 0
 
 
@@ -97,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument("params")
     va.add_argument("--set", action="append", metavar="KEY=VALUE")
     va.add_argument("--iterations", type=int)
+    va.add_argument("--print", action="store_true", help="print the resolved parameters (preset applied) as YAML")
     va.set_defaults(func=cmd_validate)
 
     an = sub.add_parser("analyze", help="re-run the analysis report of an existing run")

@@ -7,8 +7,9 @@ their ends, so this stays cheap), and its parameter hash against the
 parameters now in force. A stage's parameter hash covers only the parameters
 that affect what it computes (`stage_parameters`): the model, seed, domain,
 prompts and engine, plus its own section — so `voting.num_samples` concerns
-voting, while `iterations`, `kernel_name`, `run_name` and the placement
-settings (`EXECUTION_ONLY`) concern no stage at all. A stage is redone when
+voting, while `iterations`, `kernel_name`, `run_name`, `preset` (its values
+are in the parameters) and the placement settings (`EXECUTION_ONLY`) concern
+no stage at all. A stage is redone when
 it has no manifest or when a stage it reads from (`upstream_keys`) is redone.
 
 A finished stage whose outputs or parameters differ is a `ResumeError` naming
@@ -38,7 +39,7 @@ from rzero_lib.pipeline.rundir import (
 # Parameters that say where and how to run, not what to compute: they may change on a finished run
 # without invalidating any stage (the report covers `iterations` and is redone when it grows).
 EXECUTION_ONLY = (
-    "run_name", "kernel_name", "iterations",
+    "run_name", "kernel_name", "iterations", "preset",  # (a preset's values are in the parameters themselves)
     "engine.device", "engine.gpu_memory_utilization", "engine.enforce_eager", "engine.tensor_parallel_size",
     "engine.data_parallel_size", "engine.pipeline_parallel_size", "engine.distributed_executor_backend",
     *(f"{role}.{name}" for role in ("challenger_training", "solver_training")
@@ -50,7 +51,9 @@ EXECUTION_ONLY = (
 )
 COMMON = ("model", "seed", "domain", "prompts", "engine")  # every stage generates or trains with these
 STAGE_SECTIONS = {
-    "challenger_training": ("challenger_training", "voting.equivalence_timeout_s"),
+    # the reward's vote follows voting's vote rules (rzero_lib.voting.vote_rules_of)
+    "challenger_training": ("challenger_training", "voting.no_answer_vote", "voting.merge_no_answers",
+                            "voting.equivalence_timeout_s"),
     "question_generation": ("question_generation",),
     "voting": ("voting",),
     "verification": ("verifier",),
@@ -110,8 +113,6 @@ def stage_parameters(params: RunParams, stage: str) -> dict:
     if stage not in STAGE_SECTIONS:
         return data
     out = {name: _get(data, name) for name in (*COMMON, *STAGE_SECTIONS[stage])}
-    if stage == "challenger_training":
-        out["reward_samples"] = params.solver_samples_for_reward  # m of the frozen Solver (voting's by default)
     if stage == "solver_training" and params.solver_training.label_source == "oracle":
         out["analysis.oracle"] = _get(data, "analysis.oracle")
     return out

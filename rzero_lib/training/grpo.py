@@ -2,11 +2,15 @@
 
 A paper "step" (one generation round of `batch_size` prompts × `group_size`
 completions) is TRL's `steps_per_generation` micro-steps; an optimizer update
-covers `mini_batch_size` prompts; TRL `max_steps` counts updates. Full
-fine-tune or LoRA, CPU or GPU, one process or several under `accelerate launch`
-(only the main process writes the output folder). Optimizer state is fresh every
-phase and no mid-phase checkpoints are kept; the KL reference is the phase's
-start model. TRL 1.16 facts this relies on: docs/notes.md, "TRL 1.16 GRPOTrainer".
+covers `mini_batch_size` prompts; TRL `max_steps` counts updates (so
+TRL's generation batch is the step's rollout batch and a step makes
+batch_size / mini_batch_size updates, as EasyR1's rollout vs. global batch).
+Full fine-tune or LoRA, CPU or GPU, one process or several under `accelerate
+launch` (only the main process writes the output folder). A full fine-tune in
+a half-precision engine dtype keeps fp32 master weights (`training_precision`).
+Optimizer state is fresh every phase and no mid-phase checkpoints are kept; the
+KL reference is the phase's start model. TRL 1.16 facts this relies on:
+docs/notes.md, "TRL 1.16 GRPOTrainer".
 """
 
 from __future__ import annotations
@@ -73,13 +77,44 @@ def schedule(params: GRPOParams, num_processes: int = 1) -> Schedule:
     )
 
 
+@dataclass(frozen=True)
+class Precision:
+    weights: str  # dtype the trained model is loaded in (its optimizer state follows)
+    compute: str  # dtype of the forward passes
+    bf16: bool  # TRL/accelerate mixed precision flags
+    fp16: bool
+
+
+def training_precision(params: GRPOParams, dtype: str, device: str) -> Precision:
+    """Weights and compute dtypes for a GRPO phase.
+
+    A full fine-tune whose engine dtype is bf16/fp16 keeps fp32 master weights
+    and computes under autocast (`master_weights: float32`), as EasyR1's FSDP
+    mixed precision does: AdamW steps at lr 1e-6 are ~1e-6 while bf16 resolves
+    only ~2^-8 of a weight, so pure-bf16 training (`master_weights: engine`)
+    loses most updates (tests/training/test_training.py shows it). LoRA keeps
+    the frozen base in the engine dtype (PEFT keeps adapters in fp32). Mixed
+    precision flags are set on GPU only (CPU bf16 autocast is slow without AVX-512).
+    """
+    compute = dtype_name(dtype, device)
+    on_gpu = device.startswith("cuda")
+    half = compute in ("bfloat16", "float16")
+    master = half and not params.lora.enabled and params.master_weights == "float32"
+    return Precision(weights="float32" if master else compute, compute=compute,
+                     bf16=on_gpu and compute == "bfloat16", fp16=on_gpu and master and compute == "float16")
+
+
 def grpo_config(params: GRPOParams, work_dir: Path, *, seed: int, device: str, dtype: str,
                 num_processes: int = 1, disable_tqdm: bool = False):
     from trl import GRPOConfig
 
     s = schedule(params, num_processes)
     on_gpu = device.startswith("cuda")
-    bf16 = on_gpu and dtype_name(dtype, device) == "bfloat16"
+    precision = training_precision(params, dtype, device)
+    # TRL builds the KL reference in the policy's dtype unless told: keep it in the compute dtype
+    # (frozen, so fp32 would only cost memory). TRL logs that model_init_kwargs are ignored for an
+    # instantiated policy; it still reads them for the reference (trl 1.16 grpo_trainer.py:993-1003).
+    ref_kwargs = {"dtype": precision.compute} if precision.weights != precision.compute else None
     return GRPOConfig(
         output_dir=str(work_dir),
         max_steps=s.max_steps,
@@ -94,7 +129,10 @@ def grpo_config(params: GRPOParams, work_dir: Path, *, seed: int, device: str, d
         weight_decay=params.weight_decay,
         max_grad_norm=params.max_grad_norm,
         beta=params.beta,
+        use_bias_correction_kl=params.kl_bias_correction,
         epsilon=params.epsilon,
+        epsilon_high=params.epsilon_high,
+        delta=params.delta,
         loss_type=params.loss_type,
         scale_rewards=params.scale_rewards,
         temperature=params.temperature,
@@ -102,8 +140,9 @@ def grpo_config(params: GRPOParams, work_dir: Path, *, seed: int, device: str, d
         top_k=params.top_k or 0,
         max_completion_length=params.max_new_tokens,
         gradient_checkpointing=params.gradient_checkpointing,
-        bf16=bf16,
-        fp16=False,
+        bf16=precision.bf16,
+        fp16=precision.fp16,
+        model_init_kwargs=ref_kwargs,
         use_cpu=not on_gpu,
         logging_steps=1,
         save_strategy="no",
@@ -118,6 +157,7 @@ def grpo_config(params: GRPOParams, work_dir: Path, *, seed: int, device: str, d
         use_vllm=params.use_vllm,
         vllm_mode=params.vllm_mode,
         vllm_gpu_memory_utilization=params.vllm_gpu_memory_utilization,
+        vllm_importance_sampling_correction=params.vllm_importance_sampling_correction,
     )
 
 
@@ -156,13 +196,14 @@ def load_start_model(start_model: str, params: GRPOParams, engine: EngineParams,
                       device: str):
     """Load the phase's start model. Full fine-tuning from a LoRA chain needs a
     merged folder on disk, because TRL loads the KL reference from the path."""
-    model, tokenizer = load_model(start_model, dtype=engine.dtype, device=device)
+    dtype = training_precision(params, engine.dtype, resolve_device(device)).weights
+    model, tokenizer = load_model(start_model, dtype=dtype, device=device)
     if not params.lora.enabled and params.beta > 0 and is_adapter(resolve_model_path(start_model)):
         merged = work_dir / "start_model"
         if state.is_main_process:
             save_model(model, tokenizer, merged, base_model=start_model, kind="full")
         state.wait_for_everyone()
-        model, tokenizer = load_model(str(merged), dtype=engine.dtype, device=device)
+        model, tokenizer = load_model(str(merged), dtype=dtype, device=device)
     return model, tokenizer
 
 
@@ -211,6 +252,15 @@ def run_grpo(*, start_model: str, dataset_rows: list[dict], reward_func, params:
     kind = "lora" if params.lora.enabled else "full"
     # ZeRO-3 / FSDP: gather the full weights; a collective call, so every rank makes it.
     state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped) if sharded else None
+    precision = training_precision(params, engine.dtype, device)
+    if precision.weights != precision.compute:  # fp32 masters: save in the engine dtype, as the base came
+        import torch
+
+        half = getattr(torch, precision.compute)
+        if state_dict is not None:
+            state_dict = {k: v.to(half) if v.is_floating_point() else v for k, v in state_dict.items()}
+        else:
+            trainer.model.to(half)
     model_dir = output_dir / "model"
     log_path = output_dir / "log_history.jsonl"
     history = [dict(h) for h in trainer.state.log_history]

@@ -70,7 +70,7 @@ def make_payload(role: str, **arguments) -> dict:
     engine, seed, weights. Challenger: start_model, solver_url (a running
     OpenAI-compatible Solver server), solver_model (its spec, for the
     tokenizer), params, challenger_prompt, solver_prompt, num_solver_samples,
-    output_dir, engine, seed, equivalence_timeout_s.
+    output_dir, engine, seed, equivalence_timeout_s, vote_rules.
     """
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}; got {role!r}")

@@ -213,7 +213,7 @@ def test_changed_parameters_invalidate_only_the_stages_they_affect(tmp_path):
     states = {c.key: c for c in check_run(run, changed, plan(changed))}
     assert states["iter_01/voting"].state == PARAMS_CHANGED
     assert "voting.num_samples: 4 -> 6" in states["iter_01/voting"].problem
-    # smoke sets challenger_training.solver_samples: the Challenger's reward does not use voting's m
+    # the Challenger's reward has its own m (challenger_training.solver_samples)
     assert states["iter_01/challenger_training"].state == DONE
     assert states["iter_01/question_generation"].state == DONE
     before = run.params_file.read_text()
@@ -235,11 +235,13 @@ def test_changed_parameters_invalidate_only_the_stages_they_affect(tmp_path):
                                     "iter_01/question_generation"}
 
 
-def test_voting_m_reaches_the_challenger_when_it_is_the_reward_m(tmp_path):
-    base = load_params(SMOKE, ["challenger_training.solver_samples=null"])
-    changed = load_params(SMOKE, ["challenger_training.solver_samples=null", "voting.num_samples=6"])
+def test_voting_rules_reach_the_challenger_whose_reward_votes_by_them():
+    base = load_params(SMOKE)
+    changed = load_params(SMOKE, ["voting.merge_no_answers=true"])
     assert stage_params_hash(base, "challenger_training") != stage_params_hash(changed, "challenger_training")
     assert stage_params_hash(base, "question_generation") == stage_params_hash(changed, "question_generation")
+    band = load_params(SMOKE, ["voting.band_delta=0.3"])
+    assert stage_params_hash(base, "challenger_training") == stage_params_hash(band, "challenger_training")
 
 
 def test_extending_and_execution_settings_invalidate_nothing(tmp_path):
