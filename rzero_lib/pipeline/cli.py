@@ -33,7 +33,6 @@ from rzero_lib.pipeline.driver import (
     default_run_dir,
     run_pipeline,
 )
-from rzero_lib.pipeline.rundir import RunDirError
 from rzero_lib.pipeline.status import format_status, run_holder_line, status_rows
 from rzero_lib.processes import Terminated
 
@@ -136,7 +135,7 @@ def describe(error: BaseException) -> tuple[str, int]:
                 "command again to resume.", 130)
     if isinstance(error, ParamsError):
         return str(error), 2
-    if isinstance(error, PipelineError | RunDirError):
+    if isinstance(error, PipelineError):  # a stage failed, or the run directory cannot be used as it is
         return str(error), 1
     if isinstance(error, OSError) and error.errno == errno.ENOSPC:
         where = f" while writing {error.filename}" if error.filename else ""

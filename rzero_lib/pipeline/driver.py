@@ -46,6 +46,7 @@ from rzero_lib.pipeline.rundir import (
     DEFERRED_COMMIT_ENV,
     MANIFEST,
     PENDING_MANIFEST,
+    PipelineError,
     RunDir,
     iteration_dir_name,
 )
@@ -65,10 +66,6 @@ RUNNING_NOTEBOOK = "notebook.running.ipynb"  # papermill writes here while the s
 KERNEL_DIR_PREFIX = "rzero-kernel-"  # a private folder per stage kernel: connection file and IPC sockets
 KERNEL_START_TIMEOUT_S = 120
 STOP_GRACE_S = 10.0  # after an interrupt: time for the stage's `finally` blocks and papermill's save
-
-
-class PipelineError(RuntimeError):
-    """A stage failed or the run directory cannot be used; the message says which and why."""
 
 
 def notebooks_dir() -> Path:

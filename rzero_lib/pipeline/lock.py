@@ -111,6 +111,11 @@ class RunLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = read_holder(fd)
+                for _ in range(40):  # the holder writes its record right after locking
+                    if holder is not None:
+                        break
+                    time.sleep(0.05)
+                    holder = read_holder(fd)
                 os.close(fd)
                 raise RunLocked(locked_message(self.run_path, self.file, holder), holder) from None
             except OSError as e:

@@ -42,7 +42,11 @@ ITERATION_STAGES = ("challenger_training", "question_generation", "voting", "ver
                     "evaluation")
 
 
-class RunDirError(RuntimeError):
+class PipelineError(RuntimeError):
+    """A stage failed or the run directory cannot be used; the message says which and why."""
+
+
+class RunDirError(PipelineError):
     """A run directory's file cannot be read or does not match what it records; the message names the file
     and what to do."""
 
