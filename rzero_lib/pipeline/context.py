@@ -19,10 +19,18 @@ from pathlib import Path
 import pandas as pd
 
 from rzero_lib.atomic_files import clean_partials
-from rzero_lib.config import RunParams, params_hash
+from rzero_lib.config import RunParams
 from rzero_lib.domains import resolve_prompts
 from rzero_lib.engine.generation import engine_generator
-from rzero_lib.pipeline.rundir import ANALYSIS_STAGE, PARAMS_FILE, RunDir, iteration_dir_name, write_manifest
+from rzero_lib.pipeline.resume import stage_params_hash
+from rzero_lib.pipeline.rundir import (
+    ANALYSIS_STAGE,
+    DEFERRED_COMMIT_ENV,
+    PARAMS_FILE,
+    RunDir,
+    stage_key,
+    write_manifest,
+)
 from rzero_lib.prompts import PromptSpec
 from rzero_lib.sampling import Generator
 from rzero_lib.seeds import derive_seed
@@ -88,7 +96,12 @@ class StageContext:
 
     @property
     def key(self) -> str:
-        return "report" if self.stage == ANALYSIS_STAGE else f"{iteration_dir_name(self.iteration)}/{self.stage}"
+        return stage_key(self.iteration, self.stage)
+
+    @property
+    def params_hash(self) -> str:
+        """The hash of the parameters that affect this stage (`pipeline.resume.stage_parameters`)."""
+        return stage_params_hash(self.params, self.stage)
 
     @property
     def done(self) -> bool:
@@ -111,10 +124,15 @@ class StageContext:
         return engine_generator(spec, self.params.engine, seed=self.params.seed)
 
     def finish(self, *, inputs: dict, outputs: list, summary: dict, extra: dict | None = None) -> dict:
-        manifest = write_manifest(self.folder, stage=self.stage, iteration=self.iteration, inputs=inputs,
-                                  outputs=outputs, params_hash=params_hash(self.params), started_at=self.started_at,
-                                  summary=summary, extra=extra)
-        self.run.update_state(self.key, manifest)
+        """Write the stage's manifest (last). Paths inside the run are recorded relative to it. Under the
+        driver the manifest is pending until the driver has the executed notebook in place and commits it."""
+        portable = self.run.portable
+        deferred = os.environ.get(DEFERRED_COMMIT_ENV) == "1"
+        manifest = write_manifest(self.folder, stage=self.stage, iteration=self.iteration, inputs=portable(inputs),
+                                  outputs=outputs, params_hash=self.params_hash, started_at=self.started_at,
+                                  summary=portable(summary), extra=portable(extra or {}), pending=deferred)
+        if not deferred:
+            self.run.update_state(self.key, manifest)
         return manifest
 
     def loaded_result(self, **files: str) -> StageResult:

@@ -20,7 +20,6 @@ from pathlib import Path
 import pandas as pd
 
 from rzero_lib.atomic_files import write_json_atomic, write_parquet_atomic, write_text_atomic
-from rzero_lib.config import params_hash
 from rzero_lib.engine.oracles import make_oracle
 from rzero_lib.evaluation.evaluate import cross_iteration_table, table_markdown
 from rzero_lib.oracle import NoOracleError, Oracle
@@ -145,7 +144,7 @@ def run_analysis(ctx: StageContext, recompute: bool = False, *, oracle: Oracle |
     inputs = {"stages": analysis_inputs(ctx.run), "oracle": oracle.cache_key if oracle else None}
     manifest = ctx.manifest
     if (ctx.done and not recompute and manifest.get("inputs") == inputs
-            and manifest.get("params_hash") == params_hash(ctx.params) and (ctx.folder / "summary.json").exists()):
+            and manifest.get("params_hash") == ctx.params_hash and (ctx.folder / "summary.json").exists()):
         if oracle is not None:
             oracle.close()
         return load_analysis(ctx.folder)

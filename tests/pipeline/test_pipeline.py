@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from rzero_lib.config import load_params
-from rzero_lib.pipeline.driver import PipelineError, plan, prepare_run_dir
+from rzero_lib.pipeline.driver import plan, prepare_run_dir
+from rzero_lib.pipeline.resume import ResumeError
 from rzero_lib.pipeline.stages.tables import TRAIN_COLUMNS, VOTE_COLUMNS
 from rzero_lib.pipeline.status import status_rows
 from tests.support import SMOKE, file_mtimes
@@ -116,16 +117,16 @@ def test_status_table(smoke_run):
     assert "iter_01/voting" in out and "in band" in out
 
 
-def test_changed_parameters_are_refused(smoke_run):
+def test_changed_parameters_are_refused_naming_the_stage(smoke_run):
     changed = load_params(SMOKE, ["voting.num_samples=6"])
-    with pytest.raises(PipelineError, match="voting.num_samples: 4 -> 6"):
+    with pytest.raises(ResumeError, match="iter_01/voting: it ran with other parameters: voting.num_samples: 4 -> 6"):
         prepare_run_dir(changed, smoke_run["dir"])
 
 
 def test_fresh_starts_a_new_directory(smoke_run, tmp_path):
     changed = load_params(SMOKE, ["voting.num_samples=6"])
     run = prepare_run_dir(changed, smoke_run["dir"], fresh=True)
-    assert run.path != smoke_run["dir"] and run.path.name.startswith("smoke-")
+    assert run.path != smoke_run["dir"] and run.path.name.startswith("smoke-") and run.exists()
     import shutil
 
     shutil.rmtree(run.path)

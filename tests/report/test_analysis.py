@@ -24,9 +24,10 @@ import pytest
 
 from rzero_lib.answers import extract_boxed
 from rzero_lib.atomic_files import write_parquet_atomic
-from rzero_lib.config import params_from_dict, params_hash
+from rzero_lib.config import params_from_dict
 from rzero_lib.oracle import ArithmeticOracle, arithmetic_answer
 from rzero_lib.pipeline.context import StageContext
+from rzero_lib.pipeline.resume import stage_params_hash
 from rzero_lib.pipeline.rundir import RunDir, write_manifest
 from rzero_lib.report import analysis as report_analysis
 from rzero_lib.report import explorer as E
@@ -398,7 +399,7 @@ def test_run_analysis_end_to_end_with_known_truth(synthetic_run):
     assert len(oracle_cache) == 12  # 9 kept + 3 band-dropped sampled questions, each asked once
     assert calls == [8, 8, 8]  # 8 covered sampled questions, once per model
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["params_hash"] == params_hash(ctx.params)
+    assert manifest["params_hash"] == ctx.params_hash == stage_params_hash(ctx.params, "analysis")
 
     # Re-running loads the finished report; recompute redoes the metrics but never re-asks
     again = run_analysis(StageContext.open(synthetic_run, None, "analysis"), oracle=oracle,
