@@ -35,8 +35,9 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
-# The arithmetic sandbox: pretrain builtin:arith-sandbox (cached), the main run, its controls, the Verifier
-# run and the comparison notebook (runs/sandbox_comparison/). SANDBOX_RUNS="sandbox" for the main run only.
+# The arithmetic sandbox: pretrain builtin:arith-sandbox (cached), the main run and its two controls for
+# SEEDS="0 1 2" (runs/<name>/seed_<s>), optional single-seed SANDBOX_EXTRAS, and the comparison notebook
+# (runs/sandbox_comparison/). SANDBOX_JOBS=2 runs two at a time; more switches in scripts/run_sandbox.sh.
 sandbox: $(STAMP)
 	VENV=$(VENV) bash scripts/run_sandbox.sh
 

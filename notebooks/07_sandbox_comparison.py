@@ -7,47 +7,51 @@
 # ---
 
 # %% [markdown]
-# # 07 · Arithmetic sandbox: R-Zero against its controls
+# # 07 · Arithmetic sandbox: R-Zero against its controls, over seeds
 #
-# The sandbox (docs/sandbox.md, `make sandbox`) runs R-Zero on `builtin:arith-sandbox`, a ~1M-parameter
-# character-level model pretrained from scratch on a synthetic corpus (the only place where ground-truth answers
-# are used). Every question the Challenger writes has an exact answer, so the whole dynamic can be measured:
+# The sandbox (docs/sandbox.md, `make sandbox`) runs R-Zero on `builtin:arith-sandbox`, a small character-level
+# model pretrained from scratch on a synthetic corpus (the only place where ground truth is used). Its questions
+# are `c + a * b = ?`; the difficulty of a question is b, the number of steps the Solver writes. Every question
+# has an exact answer, so the whole dynamic can be measured, per iteration, as the mean over seeds with the
+# seeds' spread (min–max and sd):
 #
-# 1. **Question difficulty** (operand digits, oracle answer size) by iteration, and p̂ moving toward ½ as the
-#    Challenger learns.
-# 2. **Pseudo-label accuracy** of the kept questions per iteration against the exact oracle (95% Wilson intervals;
-#    every kept question is scored, not a sample).
-# 3. **Solver accuracy** on the fixed held-out set `arith_sandbox` (480 questions, exact answers, greedy) for the
-#    base model and every iteration, for the main run and the controls: oracle labels (upper bound), untrained
-#    Challenger (the paper's baseline), no repetition penalty, no band filter.
-# 4. **The Verifier** (issue 8, run `sandbox_verifier`): label accuracy of the Solver's training set with and
-#    without the Verifier at the same number of kept questions, and the wrong labels it removed.
+# 1. **Question difficulty**: mean b of the questions written and kept, and the *base* Solver's sampled accuracy
+#    on each iteration's kept questions (the paper's "base model acc": m answers per question with the run's
+#    voting sampling settings).
+# 2. **Pseudo-labels**: accuracy of every kept label against the exact oracle (Wilson intervals per seed and
+#    pooled), and the share of kept labels that are the misconception's early-stop answer.
+# 3. **Solver accuracy** on a fixed benchmark (greedy, iteration 0 = base), overall and per b, with standard
+#    errors: the main run against the untrained-Challenger control and the oracle-label control.
+# 4. **The pre-registered criteria** of issue 13, evaluated mechanically (`summary.json` → `criteria`).
 #
-# This notebook only reads the runs' artifacts (votes, evaluation samples, Challenger logs, report summaries);
-# `scripts/run_sandbox.sh` makes them. `write_comparison` (`rzero_lib.experiments.sandbox.comparison`) writes every
-# figure, table and `summary.json` into `output_dir`; the cells below show them.
+# Runs are read from `<runs_root>/<name>/seed_<s>` (`scripts/run_sandbox.sh` makes them). Report on the
+# held-out set `arith_sandbox`; tune on `arith_sandbox_dev` (`benchmark`). `write_comparison`
+# (`rzero_lib.experiments.sandbox.comparison`) writes every figure, table and `summary.json` into `output_dir`.
 
 # %% tags=["parameters"]
 runs_root = "runs"
-main_run = "sandbox"
-control_runs = ["sandbox_oracle_labels", "sandbox_untrained_challenger", "sandbox_no_penalty", "sandbox_no_band"]
-verifier_run = "sandbox_verifier"  # "" to leave it out
+run_names = ["sandbox", "sandbox_untrained_challenger", "sandbox_oracle_labels"]
+seeds = [0, 1, 2]
 output_dir = "runs/sandbox_comparison"
-base_model = "builtin:arith-sandbox"
-measure_base_model = True  # accuracy of the base model by operand size (greedy and sampled), ~30 s
+benchmark = "arith_sandbox"  # the held-out set (reporting); "arith_sandbox_dev" for tuning
+base_samples = 4  # base Solver answers per kept question; 0 to skip that measurement
+verifier_run = ""  # e.g. "sandbox_verifier": its report's Verifier table and figure are copied in
 
 # %%
+import json
 from pathlib import Path
 
 from IPython.display import Image, Markdown, display
 
 from rzero_lib.experiments.sandbox.comparison import write_comparison
 
-written = write_comparison(runs_root, [main_run, *control_runs], output_dir, verifier_run=verifier_run or None,
-                           base_model=base_model if measure_base_model else None)
+written = write_comparison(runs_root, run_names, output_dir, seeds=seeds, benchmark=benchmark,
+                           base_samples=base_samples, verifier_run=verifier_run or None)
 comparison = written.comparison
-display(Markdown("runs found: " + ", ".join(f"`{n}` ({label})" for n, label in comparison.runs.items())
-                 + ("  \nmissing: " + ", ".join(f"`{n}`" for n in comparison.missing) if comparison.missing else "")))
+display(Markdown("runs found: " + ", ".join(f"`{n}` ({label}; seeds {comparison.seeds[n]})"
+                                            for n, label in comparison.runs.items())
+                 + ("  \nmissing: " + ", ".join(f"`{n}` seed {s}" for n, s in comparison.missing)
+                    if comparison.missing else "")))
 
 
 def show(name: str) -> None:
@@ -55,64 +59,55 @@ def show(name: str) -> None:
         display(Image(filename=str(written.figures[name])))
 
 
-# %% [markdown]
-# ## The base model: accuracy by operand size
-#
-# Greedy (what the held-out evaluation uses) and sampled at temperature 1 (the per-answer accuracy that p̂ and
-# the majority vote are built from). Partial competence: good on small operands, weak on large ones.
+def wide(means, quantity):
+    g = means[means["quantity"] == quantity]
+    return g.pivot_table(index="run", columns="iteration", values=["mean", "min", "max", "sd"]).round(3)
 
-# %%
-if written.base_table is not None:
-    display(written.base_table.pivot_table(index=["operator", "decoding"], columns="digits", values="accuracy")
-            .round(3))
-show("base_accuracy")
 
 # %% [markdown]
-# ## 1 · Question difficulty and p̂ by iteration
-#
-# Over every question the Challenger wrote in iteration k (voted by Solver_{k−1}). `oracle_accuracy_of_solver` is
-# the voting Solver's per-answer accuracy on them, measured with the oracle (the questions get harder when it falls).
+# ## 1 · Question difficulty and the base Solver's accuracy on the kept questions
 
 # %%
-if not comparison.difficulty.empty:
-    display(comparison.difficulty.set_index(["run", "iteration"]).round(3))
+for quantity in ("written_difficulty", "kept_difficulty", "base_accuracy"):
+    display(Markdown(f"**{quantity}** (mean over seeds, spread)"))
+    display(wide(comparison.question_means, quantity))
 show("difficulty")
-show("challenger_p_hat")
 
 # %% [markdown]
 # ## 2 · Pseudo-label accuracy of the kept questions (exact oracle)
+#
+# Per seed with 95% Wilson intervals, then pooled over seeds; the early-stop share is the misconception's
+# concentrated wrong answer winning the vote.
 
 # %%
-if not comparison.labels.empty:
-    display(comparison.labels[["run", "iteration", "kept_questions", "covered", "label_accuracy", "ci_low",
-                               "ci_high", "majority_ratio"]].round(3))
+display(comparison.questions[["run", "seed", "iteration", "kept", "labels_checked", "label_accuracy", "ci_low",
+                              "ci_high", "early_stop_share"]].round(3))
+display(comparison.labels_pooled.round(3))
 show("label_accuracy")
 
 # %% [markdown]
-# ## 3 · Solver accuracy on the held-out set (iteration 0 = base model)
+# ## 3 · Solver accuracy on the benchmark (iteration 0 = base model)
 
 # %%
-if not comparison.heldout.empty:
-    display(comparison.heldout.pivot_table(index=["run", "scope"], columns="iteration", values="accuracy").round(3))
+h = comparison.heldout_means
+display(h[h["scope"] == "all"].round(4))
+display(h.pivot_table(index=["run", "scope"], columns="iteration", values="accuracy", sort=False).round(3))
 show("heldout_accuracy")
 
 # %% [markdown]
-# ## 4 · The Verifier: label accuracy with and without it
-#
-# From the Verifier run's report (`06_analysis`): per iteration, the accuracy of the labels the Verifier kept
-# against the accuracy of all kept labels and of the same number of labels chosen by the vote's own p̂, with the
-# share of wrong labels removed and right labels lost.
+# ## 4 · The pre-registered criteria (issue 13)
+
+# %%
+for key, verdict in written.summary["criteria"].items():
+    status = {True: "PASS", False: "FAIL", None: "not evaluable"}[verdict["pass"]]
+    display(Markdown(f"**{key}: {status}** — {verdict['rule']}  \n`{json.dumps(verdict['numbers'])}`"
+                     + (f"  \n{verdict['note']}" if verdict.get("note") else "")))
+
+# %% [markdown]
+# ## The Verifier run (when `verifier_run` names one)
 
 # %%
 if written.verifier is not None:
     display(written.verifier.round(3))
     show("verifier")
-else:
-    display(Markdown(f"no Verifier run found (`{verifier_run}`)"))
-
-# %% [markdown]
-# ## Summary (`summary.json`): every run's tables and its report's label accuracy and benchmark numbers
-
-# %%
-display(Markdown(f"figures and `summary.json` in `{Path(output_dir)}`"))
-{name: s.get("benchmarks", {}).get("average") for name, s in written.summary["report_summaries"].items()}
+display(Markdown(f"figures, tables and `summary.json` in `{Path(output_dir)}`"))

@@ -5,14 +5,20 @@ the analysis and the default evaluation sets: `math` (the paper's prompts; no
 exact oracle) or `arithmetic` (the CPU demo and the sandbox; the exact
 arithmetic oracle). `resolve_prompts(params)` turns a run's parameters into the
 two PromptSpecs (parameters override the domain; demonstrations are generated
-when `num_demonstrations` > 0).
+when `num_demonstrations` > 0). `Domain.difficulty(question)` is the one rule for a
+question's difficulty as a number (votes.parquet's `difficulty`, the report's
+`difficulty_mean`): for arithmetic the sandbox's steps b when the question has the
+sandbox form, else the digits of its largest operand; NaN where a domain has none (math).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rzero_lib import prompts as P
+from rzero_lib.sandbox_world import operand_digits, question_difficulty
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,18 @@ class Domain:
     solver: P.PromptSpec
     default_oracle: str  # an `analysis.oracle.kind`
     default_benchmarks: tuple[str, ...]
+    difficulty_rule: Callable[[str], int | None] | None = None  # None: the domain has no difficulty number
+
+    def difficulty(self, question: str | None) -> float:
+        """The question's difficulty as a number, NaN when the domain or the question has none."""
+        value = self.difficulty_rule(question) if self.difficulty_rule is not None and question else None
+        return math.nan if value is None else float(value)
+
+
+def arithmetic_difficulty(question: str) -> int | None:
+    """Steps b of a sandbox question (`c + a * b = ?`), else the digits of the largest operand."""
+    steps = question_difficulty(question)
+    return steps if steps is not None else operand_digits(question)
 
 
 DOMAINS: dict[str, Domain] = {
@@ -33,6 +51,7 @@ DOMAINS: dict[str, Domain] = {
         P.PromptSpec(P.SOLVER_SYSTEM_ARITHMETIC, "{question}"),
         "arithmetic",
         ("arithmetic",),
+        arithmetic_difficulty,
     ),
 }
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from rzero_lib.domains import get_domain
 from rzero_lib.evaluation.evaluate import SCORE_COLUMNS
 from rzero_lib.pipeline.rundir import ITERATION_STAGES, RunDir, parse_iteration_dir_name
 
@@ -46,6 +47,16 @@ def stage_tables(run: RunDir | str | Path, stage: str, filename: str,
     frames = [pd.read_parquet(path).assign(iteration=k) for k in iterations
               if (path := run.stage_dir(k, stage) / filename).exists()]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def vote_difficulty(votes: pd.DataFrame, domain: str) -> pd.Series:
+    """Each voted question's difficulty: the `difficulty` column of votes.parquet, or (votes written before
+    the column existed) the domain's rule (`Domain.difficulty`) applied now. NaN where there is none."""
+    if "difficulty" in votes.columns:
+        return votes["difficulty"].astype(float)
+    rule = get_domain(domain).difficulty
+    return pd.Series([rule(q) for q in votes["question"]] if "question" in votes.columns else [],
+                     index=votes.index, dtype=float)
 
 
 def read_log_history(path: Path) -> list[dict]:

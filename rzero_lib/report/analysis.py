@@ -24,6 +24,7 @@ from rzero_lib.engine.oracles import make_oracle
 from rzero_lib.evaluation.evaluate import cross_iteration_table, table_markdown
 from rzero_lib.oracle import NoOracleError, Oracle
 from rzero_lib.pipeline.context import StageContext, StageResult
+from rzero_lib.pipeline.run_tables import vote_difficulty
 from rzero_lib.pipeline.rundir import MANIFEST
 from rzero_lib.report.difficulty import (
     DIFFICULTY_CACHE,
@@ -273,6 +274,8 @@ def build_summary(ctx: StageContext, oracle, oracle_note, data, labels, buckets,
                       "note": evaluation.attrs.get("note")}
     acc = labels.dropna(subset=["label_accuracy"]) if not labels.empty else labels
     base_row = diff_long[diff_long["model_iteration"] == 0] if not diff_long.empty else diff_long
+    kept = data.votes[data.votes["kept"].astype(bool)] if not data.votes.empty else data.votes
+    kept_difficulty = vote_difficulty(kept, params.domain).groupby(kept["iteration"]).mean() if len(kept) else {}
     headline = {
         "iterations_with_labels": [int(i) for i in acc["iteration"]] if len(acc) else [],
         "label_accuracy_first": float(acc["label_accuracy"].iloc[0]) if len(acc) else None,
@@ -281,6 +284,7 @@ def build_summary(ctx: StageContext, oracle, oracle_note, data, labels, buckets,
         if len(acc) else None,
         "mean_coverage": float(labels["coverage"].mean()) if len(labels) else None,
         "base_accuracy_on_questions": {str(int(r.iteration)): r.accuracy for r in base_row.itertuples()},
+        "difficulty_mean": {str(int(k)): v for k, v in dict(kept_difficulty).items()},
         "kept_fraction_mean": float(voting["kept_fraction"].mean()) if len(voting) else None,
         "mean_p_hat": float(data.votes["p_hat"].mean()) if not data.votes.empty else None,
         "self_bleu_last": float(diversity["self_bleu"].iloc[-1]) if len(diversity) else None,

@@ -1,45 +1,45 @@
 """The sandbox experiment: its parameter files (main run, controls that differ in one switch, the Verifier
-run), the held-out set, the comparison tables, and the sandbox pipeline end to end on the smoke budget with a
-reduced model, compared and written like notebook 07 does.
+run), `make sandbox`'s script, the benchmark's difficulty, the comparison's tables and criteria, and the whole
+chain on real tiny runs (two seeds, a reduced model) through the script and notebook 07.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from rzero_lib.arithmetic_expressions import arithmetic_answer
 from rzero_lib.config import diff_params, load_params, params_to_dict
-from rzero_lib.domains import resolve_prompts
-from rzero_lib.engine.builtins.arith_sandbox import (
-    PRETRAIN_SEED,
-    STEPS_ENV,
-    PretrainCorpus,
-    build_char_tokenizer,
-)
-from rzero_lib.evaluation.registry import load_benchmark
+from rzero_lib.domains import get_domain, resolve_prompts
+from rzero_lib.engine.builtins.arith_sandbox import STEPS_ENV
 from rzero_lib.experiments.sandbox.comparison import (
-    difficulty_table,
-    label_accuracy,
-    load_votes,
-    write_comparison,
+    Comparison,
+    evaluate_criteria,
+    heldout_table,
+    load_comparison,
+    question_table,
 )
-from rzero_lib.experiments.sandbox.measure import heldout_table
-from rzero_lib.experiments.sandbox.runs import CONTROL_RUNS, HELDOUT_BENCHMARK, VERIFIER_RUN
-from rzero_lib.pipeline.driver import plan, run_pipeline
-from rzero_lib.pipeline.run_tables import load_scores
-from rzero_lib.sandbox_world import (
-    HELDOUT_PER_CELL,
-    HELDOUT_SEED,
-    SANDBOX_VERIFIER_SYSTEM,
-    SANDBOX_VERIFIER_USER,
-    sandbox_challenger_prompt,
-    sandbox_heldout_problems,
-    sandbox_solver_prompt,
+from rzero_lib.experiments.sandbox.measure import benchmark_difficulty
+from rzero_lib.experiments.sandbox.runs import (
+    CONTROL_RUNS,
+    DEV_BENCHMARK,
+    EXTRA_RUNS,
+    HELDOUT_BENCHMARK,
+    MAIN_RUN,
+    ORACLE_LABELS_RUN,
+    SEEDS,
+    UNTRAINED_CHALLENGER_RUN,
+    seed_run_dir,
 )
-from rzero_lib.verifier import verification_messages
+from rzero_lib.oracle import arithmetic_answer
+from rzero_lib.pipeline.run_tables import stage_tables
+from rzero_lib.sandbox_world import MAX_STEPS, sandbox_challenger_prompt, sandbox_solver_prompt
+from rzero_lib.stats import wilson_interval
 from tests.support import PARAMS, REPO_ROOT
 
 CONTROL_SWITCHES = {
@@ -48,7 +48,7 @@ CONTROL_SWITCHES = {
     "sandbox_no_penalty": {"challenger_training.penalty_weight": 0.0},
     "sandbox_no_band": {"voting.apply_band": False},
 }
-# The smoke budget on top of params/sandbox.yaml (one iteration, a handful of everything).
+# The smoke budget on top of params/sandbox*.yaml (one iteration, a handful of everything).
 SMOKE_OVERRIDES = [
     "iterations=1",
     "challenger_training.steps=1", "challenger_training.batch_size=4", "challenger_training.group_size=2",
@@ -57,13 +57,13 @@ SMOKE_OVERRIDES = [
     "voting.num_samples=4", "voting.band_delta=0.5",
     "solver_training.steps=1", "solver_training.batch_size=4", "solver_training.group_size=2",
     "solver_training.micro_batch_size=8",
-    "evaluation.limit=16",
+    "evaluation.limit=24",
     "analysis.label_sample_size=16", "analysis.solver_difficulty_samples=2",
 ]
+SCRIPT = REPO_ROOT / "scripts" / "run_sandbox.sh"
 
 
 def test_run_prompts_are_the_pretraining_prompts():
-
     for name in ["sandbox", *CONTROL_SWITCHES]:
         params = load_params(PARAMS / f"{name}.yaml")
         challenger, solver = resolve_prompts(params)
@@ -71,25 +71,7 @@ def test_run_prompts_are_the_pretraining_prompts():
         assert solver == sandbox_solver_prompt(), name
         assert params.model == "builtin:arith-sandbox" and params.domain == "arithmetic"
         assert params.analysis.oracle.kind == "arithmetic"
-        assert params.evaluation.benchmarks == [HELDOUT_BENCHMARK]
-
-
-def test_verifier_run_is_the_main_run_with_the_sandbox_verifier():
-
-    main = params_to_dict(load_params(PARAMS / "sandbox.yaml"))
-    params = load_params(PARAMS / f"{VERIFIER_RUN}.yaml")
-    changed = {d.split(":")[0] for d in diff_params(main, params_to_dict(params))}
-    assert changed and all(c == "run_name" or c.startswith("verifier.") for c in changed)
-    v = params.verifier
-    assert v.enabled and v.kind == "self"
-    assert (v.system, v.user) == (SANDBOX_VERIFIER_SYSTEM, SANDBOX_VERIFIER_USER)
-    # The stage's prompt is the pretraining corpus's prompt for the same question and response.
-    tok = build_char_tokenizer()
-    corpus = PretrainCorpus(tok, seed=2)
-    ex = next(e for e in corpus.batch(200) if e.role == "verifier")
-    response = "\\boxed{" + ex.prompt.split("\\boxed{", 1)[1].split("}", 1)[0] + "}"
-    messages = verification_messages(ex.problem.question, response, v.system, v.user)
-    assert tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) == ex.prompt
+        assert HELDOUT_BENCHMARK in params.evaluation.benchmarks, name  # reported on the held-out set
 
 
 def test_main_run_meets_the_issue():
@@ -113,74 +95,223 @@ def test_each_control_differs_only_in_its_switch(name):
         assert node == value
 
 
-def test_make_sandbox_script_runs_the_main_run_and_every_control():
-    script = (REPO_ROOT / "scripts" / "run_sandbox.sh").read_text()
-    default = script.split('SANDBOX_RUNS=${SANDBOX_RUNS:-"', 1)[1].split('"', 1)[0].split()
-    assert default == ["sandbox", *sorted(CONTROL_SWITCHES, key=list(CONTROL_RUNS).index), VERIFIER_RUN]
-    assert all((PARAMS / f"{name}.yaml").exists() for name in default)
-    assert set(CONTROL_RUNS) == set(CONTROL_SWITCHES)
-    assert "--to ipynb --output - notebooks/07_sandbox_comparison.py" in script
+def test_verifier_run_is_the_main_run_with_a_verifier():
+    main = params_to_dict(load_params(PARAMS / "sandbox.yaml"))
+    params = load_params(PARAMS / "sandbox_verifier.yaml")
+    changed = {d.split(":")[0] for d in diff_params(main, params_to_dict(params))}
+    assert changed and all(c == "run_name" or c.startswith("verifier.") for c in changed)
+    assert params.verifier.enabled
 
 
-def test_heldout_set_is_fixed_stratified_and_exact():
-    problems = sandbox_heldout_problems()
-    assert len(problems) == 3 * 4 * HELDOUT_PER_CELL
-    assert [p.question for p in problems] == [p.question for p in sandbox_heldout_problems()]
-    table = heldout_table(problems)
-    assert (table.groupby(["operator", "digits"]).size() == HELDOUT_PER_CELL).all()
-    assert all(arithmetic_answer(p.question) == p.answer for p in problems)
-    items = load_benchmark("arith_sandbox")
-    assert [it.id for it in items] == list(table["id"])
-    assert [it.gold for it in items] == [p.answer for p in problems]
-    assert HELDOUT_SEED != PRETRAIN_SEED
+def _dry_run(**env) -> list[str]:
+    out = subprocess.run(["bash", str(SCRIPT)], env={**os.environ, "SANDBOX_DRY_RUN": "1", **env},
+                         capture_output=True, text=True, check=True).stdout
+    return out.splitlines()
 
 
-def test_difficulty_and_label_tables():
-    votes = pd.DataFrame({
-        "iteration": [1, 1, 2], "question": ["3 + 4 = ?", "12 * 3 = ?", "123 - 4 = ?"],
-        "answers": [["7", "7", "8"], ["36", "30", None], ["119", "119", "119"]],
-        "majority_answer": ["7", "36", "119"], "p_hat": [2 / 3, 1 / 3, 1.0], "kept": [True, True, False],
-        "drop_reason": [None, None, "outside_band"], "question_id": ["a", "b", "c"],
-        "challenger_answer": [None, None, None], "majority_count": [2, 1, 3]})
-    d = difficulty_table(votes).set_index("iteration")
-    assert d.loc[1, "operand_digits"] == 1.5 and d.loc[2, "operand_digits"] == 3
-    assert (d.loc[1, "in_band"], d.loc[2, "in_band"]) == (1.0, 0.0)  # |p̂ - 1/2| <= 0.25
-    narrow = difficulty_table(votes, band_delta=0.1).set_index("iteration")  # the run's band, not a constant
-    assert narrow.loc[1, "in_band"] == 0.0
-    assert d.loc[1, "answer_digits"] == 1.5 and d.loc[2, "answer_digits"] == 3
-    assert d.loc[1, "oracle_accuracy_of_solver"] == pytest.approx((2 / 3 + 1 / 3) / 2)
-    labels = label_accuracy(votes)
-    assert list(labels["iteration"]) == [1] and labels.loc[0, "label_accuracy"] == 1.0
-    assert 0 < labels.loc[0, "ci_low"] < 1 == labels.loc[0, "ci_high"]
+def test_make_sandbox_runs_every_seed_of_the_main_run_and_its_controls(tmp_path):
+    lines = _dry_run(RUNS_ROOT=str(tmp_path))
+    runs = sorted(line.split()[1:] for line in lines if " run params/" in line)
+    expected = sorted(["run", f"params/{name}.yaml", "--run-dir", str(seed_run_dir(tmp_path, name, s)),
+                       "--set", f"seed={s}", "--no-progress"]
+                      for name in [MAIN_RUN, *CONTROL_RUNS] for s in SEEDS)
+    assert runs == expected
+    assert all((PARAMS / f"{name}.yaml").exists() for name in [MAIN_RUN, *CONTROL_RUNS, *EXTRA_RUNS])
+    notebook = next(line for line in lines if line.startswith("papermill"))
+    assert "run_names: [sandbox,sandbox_untrained_challenger,sandbox_oracle_labels]" in notebook
+    assert "seeds: [0,1,2]" in notebook and f"benchmark: {HELDOUT_BENCHMARK}" in notebook
+    assert not any(tmp_path.iterdir())  # a dry run writes nothing
+    # extras run once, with the first seed; overrides reach every run
+    lines = _dry_run(RUNS_ROOT=str(tmp_path), SEEDS="4 5", SANDBOX_RUNS="sandbox",
+                     SANDBOX_EXTRAS="sandbox_verifier", SANDBOX_SET="iterations=1 voting.num_samples=4")
+    runs = [line for line in lines if " run params/" in line]
+    assert len(runs) == 3 and sum("sandbox_verifier.yaml" in r for r in runs) == 1
+    assert f"{seed_run_dir(tmp_path, 'sandbox_verifier', 4)} --set seed=4" in " ".join(runs)
+    assert all("--set iterations=1 --set voting.num_samples=4" in r for r in runs)
+    assert "verifier_run: 'sandbox_verifier'" in lines[-1]
+
+
+def test_benchmark_difficulty_is_the_steps():
+    for name in (HELDOUT_BENCHMARK, DEV_BENCHMARK):
+        table = benchmark_difficulty(name)
+        assert table["difficulty"].value_counts().sort_index().to_dict() == {b: 40 for b in range(1, MAX_STEPS + 1)}
+    assert set(benchmark_difficulty(HELDOUT_BENCHMARK)["question"]).isdisjoint(
+        benchmark_difficulty(DEV_BENCHMARK)["question"])
+
+
+# --------------------------------------------------------------------------
+# the tables and the criteria, on known numbers
+# --------------------------------------------------------------------------
+
+
+def test_question_table_scores_every_kept_label():
+    rule = get_domain("arithmetic").difficulty
+    rows = [(1, "37 + 7 * 4 = ?", "65", True),  # right
+            (1, "20 + 3 * 9 = ?", "44", True),  # the early-stop answer 20 + 3 * 8
+            (1, "50 + 2 * 2 = ?", "53", True),  # a slip
+            (1, "11 + 9 * 12 = ?", "119", False),  # not kept
+            (2, "15 + 5 * 6 = ?", "45", True)]
+    votes = pd.DataFrame({"iteration": [r[0] for r in rows], "question": [r[1] for r in rows],
+                          "majority_answer": [r[2] for r in rows], "kept": [r[3] for r in rows],
+                          "difficulty": [rule(r[1]) for r in rows]})
+    t = question_table(votes, "arithmetic").set_index("iteration")
+    assert (t.loc[1, "written"], t.loc[1, "kept"]) == (4, 3)
+    assert t.loc[1, "written_difficulty"] == pytest.approx((4 + 9 + 2 + 12) / 4)
+    assert t.loc[1, "kept_difficulty"] == pytest.approx(5.0)
+    assert (t.loc[1, "labels_checked"], t.loc[1, "labels_correct"]) == (3, 1)
+    assert (t.loc[1, "ci_low"], t.loc[1, "ci_high"]) == pytest.approx(wilson_interval(1, 3))
+    assert t.loc[1, "early_stop_share"] == pytest.approx(1 / 3)
+    assert (t.loc[2, "label_accuracy"], t.loc[2, "early_stop_share"], t.loc[2, "kept_difficulty"]) == (1.0, 0.0, 6.0)
+
+
+N_ITEMS = 200
+
+
+def _items(run: str, seed: int, accuracy: dict[int, float]) -> pd.DataFrame:
+    """Greedy correctness of N_ITEMS items per iteration: the first round(acc * N) items right."""
+    return pd.DataFrame([{"run": run, "seed": seed, "iteration": k, "id": f"q{i:03d}", "difficulty": 1 + i % 12,
+                          "correct": float(i < round(a * N_ITEMS))} for k, a in accuracy.items()
+                         for i in range(N_ITEMS)])
+
+
+def _comparison(heldout: dict, labels: dict, kept_difficulty=(4.0, 5.0, 6.0), base_accuracy=(0.6, 0.5, 0.4)):
+    """A comparison with known numbers. `heldout`: run -> seed -> {iteration: accuracy}; `labels`: run ->
+    label accuracy per iteration 1..3 (every seed)."""
+    items = pd.concat([_items(run, s, acc) for run, by_seed in heldout.items() for s, acc in by_seed.items()],
+                      ignore_index=True)
+    per_seed = pd.concat([heldout_table(g).assign(run=run, seed=s)
+                          for (run, s), g in items.groupby(["run", "seed"])], ignore_index=True)
+    questions = pd.DataFrame([
+        {"run": run, "seed": s, "iteration": k, "written": 100, "written_difficulty": kept_difficulty[k - 1] - 1,
+         "kept": 50, "kept_difficulty": kept_difficulty[k - 1] + 0.1 * s, "labels_checked": 50,
+         "labels_correct": round(50 * labels[run][k - 1]), "label_accuracy": round(50 * labels[run][k - 1]) / 50,
+         "ci_low": 0.0, "ci_high": 1.0, "early_stop_share": 0.1, "base_samples": 200,
+         "base_accuracy": base_accuracy[k - 1]}
+        for run, by_seed in heldout.items() for s in by_seed for k in (1, 2, 3)])
+    seeds = {run: sorted(by_seed) for run, by_seed in heldout.items()}
+    return Comparison({run: run for run in heldout}, seeds, [], HELDOUT_BENCHMARK, questions, per_seed, items, {})
+
+
+PASSING = {
+    MAIN_RUN: {0: {0: 0.50, 1: 0.56, 2: 0.60, 3: 0.62}, 1: {0: 0.50, 1: 0.55, 2: 0.61, 3: 0.64}},
+    UNTRAINED_CHALLENGER_RUN: {0: {0: 0.50, 3: 0.52}, 1: {0: 0.50, 3: 0.53}},
+    ORACLE_LABELS_RUN: {0: {0: 0.50, 3: 0.66}, 1: {0: 0.50, 3: 0.70}},
+}
+GOOD_LABELS = {MAIN_RUN: (0.80, 0.74, 0.60), UNTRAINED_CHALLENGER_RUN: (0.8, 0.8, 0.8),
+               ORACLE_LABELS_RUN: (0.8, 0.7, 0.6)}
+
+
+def test_criteria_pass_on_the_issue_dynamic():
+    c = evaluate_criteria(_comparison(PASSING, GOOD_LABELS))
+    assert {k: v["pass"] for k, v in c.items()} == {"1_harder_questions": True, "2_solver_improves": True,
+                                                    "3_labels_get_worse": True, "4_labels_matter": True}
+    two = c["2_solver_improves"]["numbers"]
+    assert two["base"] == pytest.approx(0.5) and two["final"] == pytest.approx(0.63)
+    assert two["gain"] == pytest.approx(0.13) and 0 < two["gain_se"] < 0.065
+    assert two["seed_spread"] == pytest.approx(0.02) and two["main_minus_untrained"] == pytest.approx(0.105)
+    three = c["3_labels_get_worse"]["numbers"]
+    assert three["label_accuracy_first"] == pytest.approx(0.80) and three["label_accuracy_last"] == pytest.approx(0.6)
+    assert three["pooled_wilson_first"][0] < 0.8 < three["pooled_wilson_first"][1]
+    assert c["1_harder_questions"]["numbers"]["kept_difficulty_last"] == pytest.approx(6.05)
+
+
+def test_criteria_fail_each_by_its_own_numbers():
+    failing = {**PASSING,
+               UNTRAINED_CHALLENGER_RUN: {0: {0: 0.50, 3: 0.62}, 1: {0: 0.50, 3: 0.63}},  # as good as main
+               ORACLE_LABELS_RUN: {0: {0: 0.50, 3: 0.55}, 1: {0: 0.50, 3: 0.56}}}  # below main
+    labels = {**GOOD_LABELS, MAIN_RUN: (0.66, 0.64, 0.60)}  # starts below 70%
+    c = evaluate_criteria(_comparison(failing, labels, kept_difficulty=(5.0, 5.0, 4.0)))
+    assert {k: v["pass"] for k, v in c.items()} == {"1_harder_questions": False, "2_solver_improves": False,
+                                                    "3_labels_get_worse": False, "4_labels_matter": False}
+    small_gain = {**PASSING, MAIN_RUN: {0: {0: 0.50, 3: 0.53}, 1: {0: 0.50, 3: 0.54}}}  # +3.5 points only
+    assert not evaluate_criteria(_comparison(small_gain, GOOD_LABELS))["2_solver_improves"]["pass"]
+
+
+def test_criteria_without_a_control_are_not_evaluable():
+    c = evaluate_criteria(_comparison({MAIN_RUN: PASSING[MAIN_RUN]}, GOOD_LABELS))
+    assert c["1_harder_questions"]["pass"] and c["3_labels_get_worse"]["pass"]
+    for key in ("2_solver_improves", "4_labels_matter"):
+        assert c[key]["pass"] is None and "not evaluable" in c[key]["note"]
+
+
+# --------------------------------------------------------------------------
+# the whole chain on real tiny runs: make sandbox's script, two seeds, notebook 07
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sandbox_runs(tmp_path_factory, reduced_sandbox):
+    """scripts/run_sandbox.sh on the smoke budget with the reduced model: the main run for seeds 0 and 1
+    (two at a time), the oracle-label control for seed 0 as an extra, and notebook 07 over them."""
+    root = tmp_path_factory.mktemp("sandbox_runs")
+    env = {**os.environ, "RUNS_ROOT": str(root), "VENV": str(Path(sys.executable).parent.parent),
+           "SEEDS": "0 1", "SANDBOX_RUNS": MAIN_RUN, "SANDBOX_EXTRAS": ORACLE_LABELS_RUN, "SANDBOX_JOBS": "2",
+           "SANDBOX_SET": " ".join(SMOKE_OVERRIDES), "OMP_WAIT_POLICY": "PASSIVE",
+           "RZERO_CACHE_DIR": str(reduced_sandbox["cache"]), STEPS_ENV: str(reduced_sandbox["steps"])}
+    done = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return {"root": root, "out": root / "sandbox_comparison", "stdout": done.stdout, "env": env}
 
 
 @pytest.mark.slow
-def test_sandbox_pipeline_end_to_end(tmp_path, reduced_sandbox, monkeypatch):
-    """The sandbox run on the smoke budget, then the comparison notebook 07 writes, from its library call."""
-    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # the stage kernels; busy-waiting is slow on shared cores
-    monkeypatch.setenv("RZERO_CACHE_DIR", str(reduced_sandbox["cache"]))  # the stage kernels build nothing
-    monkeypatch.setenv(STEPS_ENV, str(reduced_sandbox["steps"]))
+def test_sandbox_script_and_notebook_on_two_seeds(sandbox_runs, monkeypatch):
+    root, out = sandbox_runs["root"], sandbox_runs["out"]
+    runs = {(name, s): seed_run_dir(root, name, s) for name, s in [(MAIN_RUN, 0), (MAIN_RUN, 1),
+                                                                   (ORACLE_LABELS_RUN, 0)]}
+    votes = {key: stage_tables(path, "voting", "votes.parquet") for key, path in runs.items()}
+    # every question has its difficulty, by the domain's rule; the seeds are different runs
+    rule = get_domain("arithmetic").difficulty
+    for v in votes.values():
+        assert len(v) > 0 and v["kept"].any()
+        assert v["difficulty"].tolist() == pytest.approx([rule(q) for q in v["question"]], nan_ok=True)
+    assert votes[(MAIN_RUN, 0)]["question"].tolist() != votes[(MAIN_RUN, 1)]["question"].tolist()
+    # each run's report: the headline keys, difficulty_mean among them
+    for (name, s), path in runs.items():
+        headline = json.loads((path / "report" / "summary.json").read_text())["headline"]
+        assert {"label_accuracy_first", "label_accuracy_last", "base_accuracy_on_questions",
+                "benchmark_average", "difficulty_mean"} <= set(headline)
+        kept = votes[(name, s)][votes[(name, s)]["kept"]]
+        assert headline["difficulty_mean"]["1"] == pytest.approx(kept["difficulty"].mean())
+    times = pd.read_csv(root / "logs" / "wall_times.tsv", sep="\t", header=None,
+                        names=["run", "seed", "seconds", "rc", "jobs"])
+    assert sorted(zip(times["run"], times["seed"])) == sorted(runs) and (times["rc"] == 0).all()
 
-    params = load_params(PARAMS / "sandbox.yaml", SMOKE_OVERRIDES)
-    assert params.model == "builtin:arith-sandbox"  # resolved in the temporary cache (reduced model)
-    run = run_pipeline(params, tmp_path / "sandbox_smoke", progress=False)
-    for stage in plan(params):
-        assert run.is_done(stage.folder(run)), stage.key
-    votes = load_votes(run.path)
-    assert len(votes) > 0 and votes["kept"].any()
-    scores = load_scores(run.path)
-    assert set(scores["benchmark"]) == {HELDOUT_BENCHMARK} and sorted(scores["iteration"]) == [0, 1]
+    # notebook 07 (through papermill) wrote the comparison
+    assert (out / "notebook.ipynb").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seeds"] == {MAIN_RUN: [0, 1], ORACLE_LABELS_RUN: [0]}
+    assert {"run": ORACLE_LABELS_RUN, "seed": 1} in summary["missing"]
+    for name in ("label_accuracy", "difficulty", "heldout_accuracy"):
+        assert (out / f"sandbox_{name}.png").stat().st_size > 5_000
+    criteria = summary["criteria"]
+    assert set(criteria) == {"1_harder_questions", "2_solver_improves", "3_labels_get_worse", "4_labels_matter"}
+    assert criteria["1_harder_questions"]["pass"] is None  # one iteration: no trend to judge
+    assert criteria["2_solver_improves"]["pass"] is None  # no untrained-Challenger run
+    assert isinstance(criteria["4_labels_matter"]["pass"], bool)
 
-    written = write_comparison(tmp_path, ["sandbox_smoke"], tmp_path / "comparison")
-    comparison = written.comparison
-    assert list(comparison.runs) == ["sandbox_smoke"]
-    assert not comparison.difficulty.empty and not comparison.heldout.empty
-    assert {"difficulty", "challenger_p_hat", "label_accuracy", "heldout_accuracy"} <= set(written.figures)
-    assert all(path.stat().st_size > 1_000 for path in written.figures.values())
-    summary = json.loads((tmp_path / "comparison" / "summary.json").read_text())
-    assert summary == written.summary
-    # The run's report numbers reach the comparison, the benchmark (evaluation) numbers included.
-    report = json.loads((run.report_dir / "summary.json").read_text())
-    carried = summary["report_summaries"]["sandbox_smoke"]
-    assert carried["benchmarks"] == report["benchmarks"] and carried["benchmarks"]["average"]
-    assert carried["label_accuracy"] == report["label_accuracy"]
+    # the same comparison in process: its numbers are the runs' numbers
+    monkeypatch.setenv("RZERO_CACHE_DIR", sandbox_runs["env"]["RZERO_CACHE_DIR"])
+    comparison = load_comparison(root, [MAIN_RUN, ORACLE_LABELS_RUN], seeds=[0, 1])
+    q = comparison.questions.set_index(["run", "seed", "iteration"])
+    for (name, s), v in votes.items():
+        kept = v[v["kept"]]
+        row = q.loc[(name, s, 1)]
+        right = sum(str(a) == arithmetic_answer(x) for a, x in zip(kept["majority_answer"], kept["question"]))
+        assert (row["written"], row["kept"], row["labels_correct"]) == (len(v), len(kept), right)
+        assert row["written_difficulty"] == pytest.approx(v["difficulty"].mean())
+        assert row["base_samples"] == 4 * len(kept) and 0 <= row["base_accuracy"] <= 1
+    means = comparison.question_means
+    kept_mean = means[(means["run"] == MAIN_RUN) & (means["quantity"] == "kept_difficulty")].iloc[0]
+    per_seed = [q.loc[(MAIN_RUN, s, 1), "kept_difficulty"] for s in (0, 1)]
+    assert kept_mean["seeds"] == 2 and kept_mean["mean"] == pytest.approx(sum(per_seed) / 2)
+    assert (kept_mean["min"], kept_mean["max"]) == pytest.approx((min(per_seed), max(per_seed)))
+    h = comparison.heldout_means
+    overall = h[(h["run"] == MAIN_RUN) & (h["scope"] == "all")].set_index("iteration")
+    # evaluation.limit subsamples with the run's seed: the seed mean's items are the union of the seeds'
+    assert list(overall.index) == [0, 1] and (overall["seeds"] == 2).all() and (overall["n"] >= 24).all()
+    samples = stage_tables(runs[(MAIN_RUN, 0)], "evaluation", "samples.parquet")
+    base0 = samples[(samples["iteration"] == 0) & (samples["benchmark"] == HELDOUT_BENCHMARK)]["correct"].mean()
+    per_seed_h = comparison.heldout.set_index(["run", "seed", "iteration", "scope"])
+    assert per_seed_h.loc[(MAIN_RUN, 0, 0, "all"), "accuracy"] == pytest.approx(base0)
+    assert summary["criteria"]["4_labels_matter"]["numbers"]["main_final"] == pytest.approx(overall.loc[1, "accuracy"])
+    assert summary["questions_per_seed"][0]["run"] in (MAIN_RUN, ORACLE_LABELS_RUN)

@@ -379,6 +379,9 @@ def test_run_analysis_end_to_end_with_known_truth(synthetic_run):
     assert s["difficulty"] == {"base": {"1": 0.5, "2": 0.5}, "solver 1": {"1": 1.0, "2": 1.0},
                                "solver 2": {"1": 0.0, "2": 0.0}}
     assert s["headline"]["base_accuracy_on_questions"] == {"1": 0.5, "2": 0.5}
+    # kept questions' largest-operand digits (no difficulty column here: the domain's rule; the word problem
+    # has none): iteration 1 (2, 1, 2, 1), iteration 2 (3, 1, 2, 2)
+    assert s["headline"]["difficulty_mean"] == {"1": 1.5, "2": 2.0}
     assert s["voting"]["1"]["kept"] == 5 and s["voting"]["1"]["questions"] == 9
     assert s["drop_reasons"]["1"] == {"outside_band": 2, "proof_question": 1, "no_answer": 1}
     assert s["diversity"]["1"]["analysed"] == 9

@@ -1,9 +1,13 @@
-"""The sandbox's main run against its controls: per-run tables, the comparison, and what notebook 07 writes.
+"""The sandbox's main run against its controls over seeds: per-seed tables, seed means with their spread, the
+issue's pre-registered criteria, and what notebook 07 writes.
 
-`load_comparison` reads every run's votes, evaluation samples and Challenger
-records; `label_accuracy` scores every kept question against the exact oracle
-(Wilson intervals); `write_comparison` makes the figures, the tables and
-`summary.json` (with each run's report numbers) in one output folder.
+`load_comparison` reads `<runs root>/<name>/seed_<s>` for every run name and seed: each iteration's votes
+(written and kept questions, their difficulty, every kept label against the exact oracle with a Wilson
+interval, the share of kept labels that are the misconception's early-stop answer), the base Solver's sampled
+accuracy on each iteration's kept questions (the paper's "base model acc"), and the greedy accuracy on one
+benchmark per iteration (0 = base), overall and per difficulty. `seed_means` aggregates over seeds (mean, sd,
+min, max); `evaluate_criteria` checks the four criteria of issue 13 mechanically; `write_comparison` writes the
+figures, the tables and `summary.json` into one folder.
 """
 
 from __future__ import annotations
@@ -17,246 +21,455 @@ from pathlib import Path
 
 import pandas as pd
 
-from rzero_lib.arithmetic_expressions import arithmetic_answer
 from rzero_lib.atomic_files import atomic_path, write_json_atomic, write_text_atomic
+from rzero_lib.domains import resolve_prompts
 from rzero_lib.experiments.sandbox.figures import (
-    plot_comparison_challenger_p_hat,
-    plot_comparison_difficulty,
-    plot_comparison_heldout_accuracy,
-    plot_comparison_label_accuracy,
+    plot_difficulty,
+    plot_heldout_accuracy,
+    plot_label_accuracy,
     save_png,
 )
-from rzero_lib.experiments.sandbox.measure import (
-    accuracy_by_operand_size,
-    heldout_table,
-    plot_accuracy_by_operand_size,
-)
+from rzero_lib.experiments.sandbox.measure import benchmark_difficulty, sampled_accuracy, voting_sampling
 from rzero_lib.experiments.sandbox.runs import (
-    CONTROL_RUNS,
     HELDOUT_BENCHMARK,
     MAIN_RUN,
+    ORACLE_LABELS_RUN,
     RUN_LABELS,
-    VERIFIER_RUN,
+    SEEDS,
+    UNTRAINED_CHALLENGER_RUN,
+    seed_run_dir,
 )
-from rzero_lib.pipeline.run_tables import stage_tables, stages_done
+from rzero_lib.oracle import arithmetic_answer
+from rzero_lib.pipeline.run_tables import stage_tables, vote_difficulty
 from rzero_lib.pipeline.rundir import RunDir
-from rzero_lib.report.label_metrics import LABEL_COLUMNS, label_accuracy_table, label_sample, score_labels
-from rzero_lib.sandbox_world import answer_digits, operand_digits, question_operator
+from rzero_lib.sandbox_world import early_stop_answer, parse_question
+from rzero_lib.seeds import derive_seed
 from rzero_lib.stats import wilson_interval
 from rzero_lib.values import jsonable
-from rzero_lib.voting import band_filter
 
-# What each run's report (`report/summary.json`, rzero_lib.report.analysis) contributes to the comparison.
-REPORT_SUMMARY_KEYS = ("label_accuracy", "benchmarks")
-
-
-def _oracle_answers(questions) -> list[str | None]:
-    return [arithmetic_answer(str(q)) if q is not None else None for q in questions]
-
-
-def load_votes(run_dir: str | Path) -> pd.DataFrame:
-    """Every finished iteration's votes.parquet with its `iteration` (empty DataFrame when none)."""
-    return stage_tables(run_dir, "voting", "votes.parquet")
+BASE_SAMPLES = 4  # base Solver answers per kept question (the paper's "base model acc")
+QUESTION_COLUMNS = ["run", "seed", "iteration", "written", "written_difficulty", "kept", "kept_difficulty",
+                    "labels_checked", "labels_correct", "label_accuracy", "ci_low", "ci_high", "early_stop_share",
+                    "base_samples", "base_accuracy"]
+QUESTION_QUANTITIES = ["written_difficulty", "kept_difficulty", "label_accuracy", "early_stop_share",
+                       "base_accuracy", "kept"]
+HELDOUT_COLUMNS = ["run", "seed", "iteration", "scope", "n", "correct", "accuracy", "se"]
+ITEM_COLUMNS = ["run", "seed", "iteration", "id", "difficulty", "correct"]
+GAIN_POINTS = 0.05  # criterion 2: at least 5 points above the base model
 
 
-DIFFICULTY_COLUMNS = ["iteration", "questions", "evaluable", "operand_digits", "answer_digits", "share_1_digit",
-                      "share_2_digit", "share_3plus_digit", "share_plus", "share_minus", "share_times",
-                      "mean_p_hat", "mean_abs_p_hat_minus_half", "in_band", "kept", "kept_fraction",
-                      "oracle_accuracy_of_solver"]
+def matches_oracle(answer, oracle: str | None) -> bool:
+    """An answer equals the exact oracle's (the sandbox's answers are integers: string equality)."""
+    return oracle is not None and answer is not None and str(answer).strip() == oracle
 
 
-def difficulty_table(votes: pd.DataFrame, band_delta: float = 0.25,
-                     band_bounds: tuple[float, float] | None = None) -> pd.DataFrame:
-    """Per iteration, over the questions the Challenger wrote (all voted questions):
-    operand digits (largest operand), oracle answer digits, operator mix, p̂ statistics,
-    the share in the run's band, the kept fraction, and the voting Solver's per-sample
-    accuracy against the oracle."""
+def _mean(values) -> float:
+    values = [float(v) for v in values if v is not None and not pd.isna(v)]
+    return sum(values) / len(values) if values else math.nan
+
+
+# --------------------------------------------------------------------------
+# one seed of one run
+# --------------------------------------------------------------------------
+
+
+def question_table(votes: pd.DataFrame, domain: str) -> pd.DataFrame:
+    """Per iteration (votes of one run): questions written (voted) and kept with their mean difficulty, every
+    kept label against the oracle (Wilson 95%), and the share of kept labels equal to the early-stop answer
+    (over kept questions in the sandbox form)."""
+    cols = [c for c in QUESTION_COLUMNS if c not in ("run", "seed", "base_samples", "base_accuracy")]
     if votes.empty:
-        return pd.DataFrame(columns=DIFFICULTY_COLUMNS)
-    df = votes.copy()
-    df["oracle_answer"] = _oracle_answers(df["question"])
-    df["operand_digits"] = [operand_digits(q) for q in df["question"]]
-    df["answer_digits"] = [answer_digits(a) for a in df["oracle_answer"]]
-    df["operator"] = [question_operator(q) for q in df["question"]]
-    df["sample_accuracy"] = [
-        (sum(a is not None and str(a) == o for a in list(answers)) / len(answers)) if o is not None and len(answers)
-        else None for answers, o in zip(df["answers"], df["oracle_answer"])]
+        return pd.DataFrame(columns=cols)
+    df = votes.assign(difficulty=vote_difficulty(votes, domain), kept=votes["kept"].astype(bool))
     rows = []
     for k, g in df.groupby("iteration", sort=True):
-        ev = g[g["oracle_answer"].notna()]
-        digits = ev["operand_digits"].dropna()
-        ops = ev["operator"]
-        rows.append({
-            "iteration": int(k), "questions": len(g), "evaluable": len(ev),
-            "operand_digits": float(digits.mean()) if len(digits) else math.nan,
-            "answer_digits": float(ev["answer_digits"].dropna().mean()) if len(ev) else math.nan,
-            "share_1_digit": float((digits == 1).mean()) if len(digits) else math.nan,
-            "share_2_digit": float((digits == 2).mean()) if len(digits) else math.nan,
-            "share_3plus_digit": float((digits >= 3).mean()) if len(digits) else math.nan,
-            "share_plus": float((ops == "+").mean()) if len(ops) else math.nan,
-            "share_minus": float((ops == "-").mean()) if len(ops) else math.nan,
-            "share_times": float((ops == "*").mean()) if len(ops) else math.nan,
-            "mean_p_hat": float(g["p_hat"].mean()),
-            "mean_abs_p_hat_minus_half": float((g["p_hat"] - 0.5).abs().mean()),
-            "in_band": float(g["p_hat"].map(lambda p: band_filter(p, band_delta, band_bounds)).mean()),
-            "kept": int(g["kept"].sum()), "kept_fraction": float(g["kept"].mean()),
-            "oracle_accuracy_of_solver": float(ev["sample_accuracy"].dropna().mean()) if len(ev) else math.nan,
-        })
-    return pd.DataFrame(rows, columns=DIFFICULTY_COLUMNS)
+        kept = g[g["kept"]]
+        oracle = [arithmetic_answer(str(q)) for q in kept["question"]]
+        checked = [(a, o) for a, o in zip(kept["majority_answer"], oracle) if o is not None]
+        correct = sum(matches_oracle(a, o) for a, o in checked)
+        low, high = wilson_interval(correct, len(checked))
+        parsed = [(p, a) for q, a in zip(kept["question"], kept["majority_answer"]) if (p := parse_question(q))]
+        early = sum(a is not None and str(a).strip() == early_stop_answer(*p) for p, a in parsed)
+        rows.append({"iteration": int(k), "written": len(g), "written_difficulty": _mean(g["difficulty"]),
+                     "kept": len(kept), "kept_difficulty": _mean(kept["difficulty"]),
+                     "labels_checked": len(checked), "labels_correct": correct,
+                     "label_accuracy": correct / len(checked) if checked else math.nan, "ci_low": low,
+                     "ci_high": high, "early_stop_share": early / len(parsed) if parsed else math.nan})
+    return pd.DataFrame(rows, columns=cols)
 
 
-def label_accuracy(votes):
-    """Pseudo-label accuracy of **all** kept questions per iteration against the exact oracle,
-    with 95% Wilson intervals (`rzero_lib.report.label_metrics.label_accuracy_table` on every kept question)."""
-    if votes.empty or not votes["kept"].any():
-        return pd.DataFrame(columns=LABEL_COLUMNS)
-    sample = label_sample(votes, size=len(votes) + 1, which="kept")
-    scored = score_labels(sample, _oracle_answers(sample["question"]))
-    return label_accuracy_table(scored, votes)
+def heldout_items(run_dir: str | Path, benchmark: str, difficulty: pd.DataFrame) -> pd.DataFrame:
+    """Greedy correctness of every `benchmark` item per iteration (0 = base) from the evaluation samples,
+    with the item's difficulty (`difficulty`: id -> difficulty, `benchmark_difficulty`)."""
+    samples = stage_tables(run_dir, "evaluation", "samples.parquet")
+    if samples.empty:
+        return pd.DataFrame(columns=ITEM_COLUMNS[2:])
+    samples = samples[samples["benchmark"] == benchmark]
+    items = (samples.assign(correct=samples["correct"].astype(float))
+             .groupby(["iteration", "id"], as_index=False)["correct"].mean())
+    return items.merge(difficulty[["id", "difficulty"]], on="id", how="left")[ITEM_COLUMNS[2:]]
 
 
-def heldout_accuracy(run_dir: str | Path):
-    """Held-out (`arith_sandbox`) accuracy per iteration (0 = the base model), overall and per
-    largest-operand digits, from the evaluation stages' samples (greedy, exact answers)."""
-    items = heldout_table()[["id", "digits", "operator"]]
+def _accuracy_row(correct: pd.Series) -> dict:
+    n = len(correct)
+    p = float(correct.mean()) if n else math.nan
+    return {"n": n, "correct": float(correct.sum()), "accuracy": p,
+            "se": math.sqrt(p * (1 - p) / n) if n else math.nan}
+
+
+def _scopes(items: pd.DataFrame):
+    yield "all", items
+    for d, g in items.dropna(subset=["difficulty"]).groupby("difficulty", sort=True):
+        yield f"b={int(d)}", g
+
+
+def heldout_table(items: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy with its binomial standard error per iteration, overall (`all`) and per difficulty (`b=…`)."""
+    rows = [{"iteration": int(k), "scope": scope, **_accuracy_row(g["correct"])}
+            for k, by_k in items.groupby("iteration", sort=True) for scope, g in _scopes(by_k)]
+    return pd.DataFrame(rows, columns=HELDOUT_COLUMNS[2:])
+
+
+# --------------------------------------------------------------------------
+# the comparison
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class SeedRun:
+    name: str
+    seed: int
+    path: Path
+    params: object  # RunParams
+
+
+def find_runs(runs_root: str | Path, run_names: Sequence[str], seeds: Sequence[int]):
+    """(every `SeedRun` found, the (name, seed) pairs without a run directory)."""
+    found, missing = [], []
+    for name in run_names:
+        for seed in seeds:
+            path = seed_run_dir(runs_root, name, seed)
+            if (path / "params.yaml").exists():
+                found.append(SeedRun(name, int(seed), path, RunDir.at(path).load_params()))
+            else:
+                missing.append((name, int(seed)))
+    return found, missing
+
+
+def base_accuracy_on_kept(runs: Sequence[SeedRun], kept: dict[tuple[str, int], pd.DataFrame],
+                          samples: int = BASE_SAMPLES, batch_size: int = 256) -> pd.DataFrame:
+    """The base Solver's sampled accuracy on each iteration's kept questions (run, seed, iteration,
+    base_samples, base_accuracy): `samples` answers per question with the run's voting sampling settings and
+    Solver prompt, the base model loaded once for all runs that share it and asked once per distinct question.
+    `kept`: (run, seed) -> its kept votes (every iteration)."""
+    cols = ["run", "seed", "iteration", "base_samples", "base_accuracy"]
+    groups: dict[tuple, list[SeedRun]] = {}
+    seed = derive_seed(0, "sandbox comparison", "base accuracy on kept")
+    for r in runs:
+        sampling = voting_sampling(r.params.voting, samples, seed)
+        groups.setdefault((RunDir.at(r.path).base_model(), resolve_prompts(r.params)[1], sampling), []).append(r)
     rows = []
-    evaluated = stage_tables(run_dir, "evaluation", "samples.parquet")
-    for k, samples in (evaluated.groupby("iteration", sort=True) if not evaluated.empty else []):
-        samples = samples[samples["benchmark"] == HELDOUT_BENCHMARK].merge(items, on="id", how="left")
-        if samples.empty:
-            continue
-        groups = [("all", samples)] + [(f"{int(d)} digit", g) for d, g in samples.groupby("digits", sort=True)]
-        for scope, g in groups:
-            n, correct = len(g), int(g["correct"].astype(bool).sum())
-            low, high = wilson_interval(correct, n)
-            rows.append({"iteration": k, "scope": scope, "n": n, "correct": correct, "accuracy": correct / n,
-                         "ci_low": low, "ci_high": high})
-    return pd.DataFrame(rows, columns=["iteration", "scope", "n", "correct", "accuracy", "ci_low", "ci_high"])
+    for (spec, prompt, sampling), members in groups.items():
+        questions = [q for r in members for q in kept[(r.name, r.seed)]["question"]]
+        scored = sampled_accuracy(spec, prompt, questions, sampling, batch_size=batch_size).set_index("question")
+        for r in members:
+            votes = kept[(r.name, r.seed)]
+            for k, g in (votes.groupby("iteration", sort=True) if not votes.empty else []):
+                s = scored.loc[[str(q) for q in g["question"]]]
+                s = s[s["oracle_answer"].notna()]
+                total = int(s["samples"].sum())
+                rows.append({"run": r.name, "seed": r.seed, "iteration": int(k), "base_samples": total,
+                             "base_accuracy": float(s["correct"].sum()) / total if total else math.nan})
+    return pd.DataFrame(rows, columns=cols)
 
 
-def challenger_progress(run_dir: str | Path):
-    """The Challenger's GRPO steps: mean p̂ of the questions it wrote, its reward and operand digits,
-    per iteration and step (from `challenger_questions.jsonl` of every finished Challenger training)."""
-    run = RunDir.at(run_dir)
+def seed_means(table: pd.DataFrame, keys: Sequence[str], quantities: Sequence[str]) -> pd.DataFrame:
+    """Long table: per `keys` (run, iteration, …) and quantity, the mean over seeds, the sd (ddof 1; NaN for
+    one seed), the min, the max and the number of seeds."""
+    cols = [*keys, "quantity", "mean", "sd", "min", "max", "seeds"]
+    if table.empty:
+        return pd.DataFrame(columns=cols)
     rows = []
-    for k in stages_done(run)["challenger_training"]:
-        path = run.stage_dir(k, "challenger_training") / "challenger_questions.jsonl"
-        if not path.exists():
-            continue
-        df = pd.read_json(path, lines=True)
-        if df.empty:
-            continue
-        df["operand_digits"] = [operand_digits(q) for q in df["question"]]
-        df["step"] = df["step"].fillna(-1).astype(int)  # the trainer's global step when the batch was scored
-        for step, g in df.groupby("step", sort=True):
-            parsed = g[g["question"].notna()]
-            rows.append({"iteration": k, "step": int(step), "completions": len(g),
-                         "parse_rate": len(parsed) / len(g),
-                         "mean_p_hat": float(parsed["p_hat"].mean()) if len(parsed) else math.nan,
-                         "mean_abs_p_hat_minus_half": float((parsed["p_hat"] - 0.5).abs().mean())
-                         if len(parsed) else math.nan,
-                         "reward": float(g["reward"].mean()),
-                         "operand_digits": float(parsed["operand_digits"].mean()) if len(parsed) else math.nan})
-    return pd.DataFrame(rows)
+    for key, g in table.groupby(list(keys), sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        for q in quantities:
+            v = g[q].dropna().astype(float)
+            rows.append({**dict(zip(keys, key)), "quantity": q, "mean": v.mean() if len(v) else math.nan,
+                         "sd": v.std(ddof=1) if len(v) > 1 else math.nan, "min": v.min() if len(v) else math.nan,
+                         "max": v.max() if len(v) else math.nan, "seeds": len(v)})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def pooled_labels(questions: pd.DataFrame) -> pd.DataFrame:
+    """Kept-label accuracy per run and iteration with every seed's labels pooled (Wilson 95%)."""
+    cols = ["run", "iteration", "labels_checked", "labels_correct", "label_accuracy", "ci_low", "ci_high"]
+    rows = []
+    for (name, k), g in (questions.groupby(["run", "iteration"], sort=True) if not questions.empty else []):
+        n, c = int(g["labels_checked"].sum()), int(g["labels_correct"].sum())
+        low, high = wilson_interval(c, n)
+        rows.append({"run": name, "iteration": int(k), "labels_checked": n, "labels_correct": c,
+                     "label_accuracy": c / n if n else math.nan, "ci_low": low, "ci_high": high})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def seed_mean_correct(items: pd.DataFrame) -> pd.DataFrame:
+    """Per run, iteration and item: the correctness averaged over the seeds (the unit of the standard errors)."""
+    if items.empty:
+        return pd.DataFrame(columns=["run", "iteration", "id", "difficulty", "correct"])
+    return items.groupby(["run", "iteration", "id"], as_index=False).agg(
+        difficulty=("difficulty", "first"), correct=("correct", "mean"))
+
+
+def heldout_seed_means(items: pd.DataFrame, per_seed: pd.DataFrame) -> pd.DataFrame:
+    """Per run, iteration and scope: the seed mean of the accuracy, its spread over seeds (sd, min, max), and
+    its standard error over items of the seed-averaged correctness."""
+    cols = ["run", "iteration", "scope", "n", "accuracy", "se", "sd", "min", "max", "seeds"]
+    if items.empty:
+        return pd.DataFrame(columns=cols)
+    spread = seed_means(per_seed, ["run", "iteration", "scope"], ["accuracy"]).set_index(["run", "iteration", "scope"])
+    rows = []
+    for (name, k), g in seed_mean_correct(items).groupby(["run", "iteration"], sort=True):
+        for scope, s in _scopes(g):
+            n = len(s)
+            spread_row = spread.loc[(name, k, scope)]
+            rows.append({"run": name, "iteration": int(k), "scope": scope, "n": n,
+                         "accuracy": float(spread_row["mean"]),
+                         "se": float(s["correct"].std(ddof=1)) / math.sqrt(n) if n > 1 else math.nan,
+                         "sd": spread_row["sd"], "min": spread_row["min"], "max": spread_row["max"],
+                         "seeds": int(spread_row["seeds"])})
+    return pd.DataFrame(rows, columns=cols)
+
 
 @dataclass
 class Comparison:
-    """The main run and its controls, one table per quantity, each with a `run` column."""
+    """Every run and seed found, the per-seed tables (each with `run` and `seed` columns) and their seed means."""
 
     runs: dict[str, str]  # run name -> label, for the runs found
-    missing: list[str]
-    difficulty: object
-    labels: object
-    heldout: object
-    challenger: object
-    summaries: dict
+    seeds: dict[str, list[int]]  # run name -> seeds found
+    missing: list[tuple[str, int]]
+    benchmark: str
+    questions: pd.DataFrame  # QUESTION_COLUMNS
+    heldout: pd.DataFrame  # HELDOUT_COLUMNS
+    items: pd.DataFrame  # ITEM_COLUMNS
+    headlines: dict  # run -> seed -> its report's headline (report/summary.json)
+
+    @property
+    def question_means(self) -> pd.DataFrame:
+        return seed_means(self.questions, ["run", "iteration"], QUESTION_QUANTITIES)
+
+    @property
+    def labels_pooled(self) -> pd.DataFrame:
+        return pooled_labels(self.questions)
+
+    @property
+    def heldout_means(self) -> pd.DataFrame:
+        return heldout_seed_means(self.items, self.heldout)
 
 
-def load_comparison(runs_root: str | Path = "runs", run_names: Sequence[str] | None = None) -> Comparison:
-    """Read the main run and the controls under `runs_root` (runs that do not exist are listed as missing)."""
-    names = list(run_names) if run_names is not None else [MAIN_RUN, *CONTROL_RUNS, VERIFIER_RUN]
-    found, missing = {}, []
-    tables: dict[str, list] = {"difficulty": [], "labels": [], "heldout": [], "challenger": []}
-    summaries = {}
-    for name in names:
-        run_dir = Path(runs_root) / name
-        if not (run_dir / "params.yaml").exists():
-            missing.append(name)
-            continue
-        found[name] = RUN_LABELS.get(name, name)
-        votes = load_votes(run_dir)
-        voting = RunDir.at(run_dir).load_params().voting
-        for key, table in (("difficulty", difficulty_table(votes, voting.band_delta, voting.band_bounds)), ("labels", label_accuracy(votes)),
-                           ("heldout", heldout_accuracy(run_dir)), ("challenger", challenger_progress(run_dir))):
-            if not table.empty:
-                tables[key].append(table.assign(run=name))
-        summary_path = run_dir / "report" / "summary.json"
-        if summary_path.exists():
-            summaries[name] = json.loads(summary_path.read_text())
+def load_comparison(runs_root: str | Path = "runs", run_names: Sequence[str] | None = None,
+                    seeds: Sequence[int] = SEEDS, benchmark: str = HELDOUT_BENCHMARK, *,
+                    base_samples: int = BASE_SAMPLES) -> Comparison:
+    """Read every run `<runs_root>/<name>/seed_<s>` (those that do not exist are listed as missing) and
+    measure the base Solver on their kept questions (`base_samples` = 0: not measured, NaN)."""
+    names = list(run_names) if run_names is not None else [MAIN_RUN, UNTRAINED_CHALLENGER_RUN, ORACLE_LABELS_RUN]
+    runs, missing = find_runs(runs_root, names, seeds)
+    difficulty = benchmark_difficulty(benchmark)
+    questions, heldout, items, headlines, kept = [], [], [], {}, {}
+    for r in runs:
+        votes = stage_tables(r.path, "voting", "votes.parquet")
+        kept[(r.name, r.seed)] = votes[votes["kept"].astype(bool)] if not votes.empty else votes
+        tag = {"run": r.name, "seed": r.seed}
+        questions.append(question_table(votes, r.params.domain).assign(**tag))
+        seed_items = heldout_items(r.path, benchmark, difficulty)
+        items.append(seed_items.assign(**tag))
+        heldout.append(heldout_table(seed_items).assign(**tag))
+        summary = r.path / "report" / "summary.json"
+        if summary.exists():
+            headlines.setdefault(r.name, {})[str(r.seed)] = json.loads(summary.read_text()).get("headline", {})
 
-    def cat(frames):
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    def cat(frames, cols):
+        frames = [f for f in frames if not f.empty]
+        return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
 
-    return Comparison(found, missing, cat(tables["difficulty"]), cat(tables["labels"]), cat(tables["heldout"]),
-                      cat(tables["challenger"]), summaries)
+    q = cat(questions, [c for c in QUESTION_COLUMNS if c not in ("base_samples", "base_accuracy")])
+    base = base_accuracy_on_kept(runs, kept, base_samples) if base_samples > 0 and not q.empty else None
+    if base is not None and not base.empty:
+        q = q.merge(base, on=["run", "seed", "iteration"], how="left")
+    else:
+        q = q.assign(base_samples=0, base_accuracy=math.nan)
+    seeds_found: dict[str, list[int]] = {}
+    for r in runs:
+        seeds_found.setdefault(r.name, []).append(r.seed)
+    return Comparison({n: RUN_LABELS.get(n, n) for n in seeds_found}, seeds_found, missing, benchmark,
+                      q[QUESTION_COLUMNS], cat(heldout, HELDOUT_COLUMNS), cat(items, ITEM_COLUMNS), headlines)
+
+
+# --------------------------------------------------------------------------
+# the pre-registered criteria (issue 13)
+# --------------------------------------------------------------------------
+
+
+def _value(means: pd.DataFrame, run: str, k: int, quantity: str, column: str = "mean") -> float:
+    row = means[(means["run"] == run) & (means["iteration"] == k) & (means["quantity"] == quantity)]
+    return float(row[column].iloc[0]) if len(row) else math.nan
+
+
+def _heldout(means: pd.DataFrame, run: str, k: int, column: str = "accuracy") -> float:
+    row = means[(means["run"] == run) & (means["iteration"] == k) & (means["scope"] == "all")]
+    return float(row[column].iloc[0]) if len(row) else math.nan
+
+
+def _verdict(rule: str, numbers: dict, passed, note: str | None = None) -> dict:
+    numbers = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in numbers.items()}
+    missing = [k for k, v in numbers.items() if v is None]
+    if passed is None or missing:
+        passed = None
+        note = note or f"not evaluable: no {', '.join(missing)} (a run, seed or iteration not found)"
+    return {"rule": rule, "pass": None if passed is None else bool(passed), "numbers": numbers,
+            **({"note": note} if note else {})}
+
+
+def _last_common_iteration(table: pd.DataFrame, run: str) -> int | None:
+    """The last iteration that every seed of `run` reached."""
+    t = table[table["run"] == run]
+    if t.empty:
+        return None
+    return int(t.groupby("seed")["iteration"].max().min())
+
+
+def gain_standard_error(items: pd.DataFrame, run: str, first: int, last: int) -> float:
+    """The standard error of (accuracy at `last` − at `first`), paired by item, over the seed-averaged
+    correctness (items evaluated at both)."""
+    m = seed_mean_correct(items[items["run"] == run])
+    a = m[m["iteration"] == first].set_index("id")["correct"]
+    b = m[m["iteration"] == last].set_index("id")["correct"]
+    d = (b - a).dropna()
+    return float(d.std(ddof=1)) / math.sqrt(len(d)) if len(d) > 1 else math.nan
+
+
+def evaluate_criteria(comparison: Comparison, main: str = MAIN_RUN, untrained: str = UNTRAINED_CHALLENGER_RUN,
+                      oracle: str = ORACLE_LABELS_RUN) -> dict:
+    """The four pre-registered criteria of issue 13, each with `pass` (true, false, or null when a run or an
+    iteration it needs is missing), the numbers it was decided on, and the rule. "First" is iteration 1 and
+    "last" the last iteration every seed of the main run reached (3 in the issue)."""
+    qm, hm = comparison.question_means, comparison.heldout_means
+    first, last = 1, _last_common_iteration(comparison.questions, main)
+    trend_note = None
+    if last is None or last <= first:
+        trend_note = f"not evaluable: the main run needs iterations {first} and a later one (last: {last})"
+        last = first if last is None else last
+    criteria = {}
+
+    kd1, kd3 = _value(qm, main, first, "kept_difficulty"), _value(qm, main, last, "kept_difficulty")
+    ba1, ba3 = _value(qm, main, first, "base_accuracy"), _value(qm, main, last, "base_accuracy")
+    criteria["1_harder_questions"] = _verdict(
+        f"seed mean of the kept questions' difficulty rises from iteration {first} to {last}, and the base "
+        "Solver's sampled accuracy on them falls",
+        {"first_iteration": first, "last_iteration": last, "kept_difficulty_first": kd1,
+         "kept_difficulty_last": kd3, "base_accuracy_first": ba1, "base_accuracy_last": ba3},
+        None if trend_note else (kd3 > kd1 and ba3 < ba1), trend_note)
+
+    k_last = _last_common_iteration(comparison.heldout, main)
+    base, final = _heldout(hm, main, 0), _heldout(hm, main, k_last) if k_last else math.nan
+    gain = final - base
+    se = gain_standard_error(comparison.items, main, 0, k_last) if k_last else math.nan
+    u_last = _last_common_iteration(comparison.heldout, untrained)
+    untrained_final = _heldout(hm, untrained, u_last) if u_last else math.nan
+    main_range = _heldout(hm, main, k_last, "max") - _heldout(hm, main, k_last, "min") if k_last else math.nan
+    u_range = (_heldout(hm, untrained, u_last, "max") - _heldout(hm, untrained, u_last, "min")
+               if u_last else math.nan)
+    spread = max(main_range, u_range) if not (math.isnan(main_range) or math.isnan(u_range)) else math.nan
+    criteria["2_solver_improves"] = _verdict(
+        f"{comparison.benchmark}: seed-mean greedy accuracy after the last iteration ≥ base + "
+        f"{100 * GAIN_POINTS:g} points and the gain > 2 standard errors (paired by item); and main − untrained "
+        "Challenger > the seeds' spread (the larger min–max range of the two runs' final accuracies)",
+        {"last_iteration": k_last, "base": base, "final": final, "gain": gain, "gain_se": se,
+         "untrained_final": untrained_final, "main_minus_untrained": final - untrained_final,
+         "main_seed_range": main_range, "untrained_seed_range": u_range, "seed_spread": spread},
+        None if not k_last else (gain >= GAIN_POINTS - 1e-12 and gain > 2 * se
+                                 and final - untrained_final > spread))
+
+    la1, la3 = _value(qm, main, first, "label_accuracy"), _value(qm, main, last, "label_accuracy")
+    pooled = comparison.labels_pooled
+    pooled = pooled[pooled["run"] == main].set_index("iteration")
+    criteria["3_labels_get_worse"] = _verdict(
+        f"seed mean of the kept labels' accuracy against the oracle ≥ 0.70 in iteration {first} and lower in "
+        f"iteration {last}",
+        {"first_iteration": first, "last_iteration": last, "label_accuracy_first": la1,
+         "label_accuracy_last": la3,
+         "pooled_wilson_first": [pooled.loc[first, "ci_low"], pooled.loc[first, "ci_high"]]
+         if first in pooled.index else None,
+         "pooled_wilson_last": [pooled.loc[last, "ci_low"], pooled.loc[last, "ci_high"]]
+         if last in pooled.index else None},
+        None if trend_note else (la1 >= 0.70 and la3 < la1), trend_note)
+
+    o_last = _last_common_iteration(comparison.heldout, oracle)
+    oracle_final = _heldout(hm, oracle, o_last) if o_last else math.nan
+    criteria["4_labels_matter"] = _verdict(
+        f"{comparison.benchmark}: the oracle-label control's seed-mean final accuracy ≥ the main run's",
+        {"oracle_last_iteration": o_last, "oracle_final": oracle_final, "main_final": final},
+        None if not (o_last and k_last) else oracle_final >= final)
+    return criteria
+
+
+# --------------------------------------------------------------------------
+# what notebook 07 writes
+# --------------------------------------------------------------------------
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    return df.to_dict(orient="records")
+
 
 def comparison_summary(comparison: Comparison) -> dict:
-    """The headline numbers of every run and of its report (`label_accuracy`, `benchmarks`), JSON-ready."""
-    def records(df, cols):
-        if df.empty:
-            return {}
-        return {name: g[cols].to_dict(orient="records") for name, g in df.groupby("run", sort=False)}
-
-    label_cols = ["iteration", "kept_questions", "covered", "label_accuracy", "ci_low", "ci_high", "majority_ratio"]
+    """Every table (per seed and seed means), the criteria and the runs' report headlines, JSON-ready."""
     return jsonable({
-        "runs": comparison.runs, "missing": comparison.missing,
-        "difficulty": records(comparison.difficulty, DIFFICULTY_COLUMNS),
-        "label_accuracy": records(comparison.labels, label_cols),
-        "heldout": records(comparison.heldout, ["iteration", "scope", "n", "accuracy", "ci_low", "ci_high"]),
-        "report_summaries": {name: {k: s[k] for k in REPORT_SUMMARY_KEYS if k in s}
-                             for name, s in comparison.summaries.items()},
+        "benchmark": comparison.benchmark, "runs": comparison.runs, "seeds": comparison.seeds,
+        "missing": [{"run": n, "seed": s} for n, s in comparison.missing],
+        "criteria": evaluate_criteria(comparison),
+        "questions_seed_mean": _records(comparison.question_means),
+        "labels_pooled": _records(comparison.labels_pooled),
+        "heldout_seed_mean": _records(comparison.heldout_means),
+        "questions_per_seed": _records(comparison.questions),
+        "heldout_per_seed": _records(comparison.heldout),
+        "report_headlines": comparison.headlines,
     })
-
 
 
 @dataclass
 class ComparisonReport:
-    """What `write_comparison` made: the tables, the figures (name -> PNG path) and the summary it wrote."""
+    """What `write_comparison` made: the comparison, its figures (name -> PNG path) and the summary it wrote."""
 
     comparison: Comparison
     output_dir: Path
-    base_table: pd.DataFrame | None = None
     verifier: pd.DataFrame | None = None
     figures: dict[str, Path] = field(default_factory=dict)
     summary: dict = field(default_factory=dict)
 
 
-def write_comparison(runs_root: str | Path, run_names: Sequence[str], output_dir: str | Path, *,
-                     verifier_run: str | None = None, base_model: str | None = None) -> ComparisonReport:
-    """Compare the runs and write the figures, tables and `summary.json` into `output_dir`.
+TABLES = {"questions_per_seed.csv": lambda c: c.questions, "questions_seed_mean.csv": lambda c: c.question_means,
+          "labels_pooled.csv": lambda c: c.labels_pooled, "heldout_per_seed.csv": lambda c: c.heldout,
+          "heldout_seed_mean.csv": lambda c: c.heldout_means}
 
-    `base_model`: also measure that model's accuracy by operand size (greedy and
-    sampled at temperature 1), ~30 s. `verifier_run`: a run with the Verifier,
-    whose report's Verifier table and figure are copied in.
-    """
+
+def write_comparison(runs_root: str | Path, run_names: Sequence[str], output_dir: str | Path, *,
+                     seeds: Sequence[int] = SEEDS, benchmark: str = HELDOUT_BENCHMARK,
+                     base_samples: int = BASE_SAMPLES, verifier_run: str | None = None) -> ComparisonReport:
+    """Compare the runs over seeds and write the figures, the tables (CSV) and `summary.json` into
+    `output_dir`. `verifier_run`: a run with the Verifier (its first seed found), whose report's Verifier table
+    and figure are copied in."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    comparison = load_comparison(runs_root, [*run_names, *([verifier_run] if verifier_run else [])])
+    comparison = load_comparison(runs_root, run_names, seeds, benchmark, base_samples=base_samples)
     report = ComparisonReport(comparison, out)
-    if base_model:
-        greedy = accuracy_by_operand_size(base_model)
-        sampled = accuracy_by_operand_size(base_model, samples=10, temperature=1.0)
-        report.base_table = pd.concat([greedy, sampled], ignore_index=True)
-        write_text_atomic(out / "base_accuracy_by_operand_size.csv", report.base_table.to_csv(index=False))
-        pooled = report.base_table[report.base_table["operator"] == "all"].assign(operator="all operators")
-        report.figures["base_accuracy"] = save_png(plot_accuracy_by_operand_size(pooled),
-                                                   out / "sandbox_base_accuracy.png")
-    for name, plot in (("difficulty", plot_comparison_difficulty), ("challenger_p_hat", plot_comparison_challenger_p_hat),
-                       ("label_accuracy", plot_comparison_label_accuracy),
-                       ("heldout_accuracy", plot_comparison_heldout_accuracy)):
+    for name, make in TABLES.items():
+        write_text_atomic(out / name, make(comparison).to_csv(index=False))
+    for name, plot in (("label_accuracy", plot_label_accuracy), ("difficulty", plot_difficulty),
+                       ("heldout_accuracy", plot_heldout_accuracy)):
         report.figures[name] = save_png(plot(comparison), out / f"sandbox_{name}.png")
-    verifier_report = Path(runs_root) / verifier_run / "report" if verifier_run else None
-    if verifier_report is not None and (verifier_report / "verifier.csv").exists():
+    verifier_dirs = [seed_run_dir(runs_root, verifier_run, s) / "report" for s in seeds] if verifier_run else []
+    verifier_report = next((d for d in verifier_dirs if (d / "verifier.csv").exists()), None)
+    if verifier_report is not None:
         report.verifier = pd.read_csv(verifier_report / "verifier.csv")
         figure = verifier_report / "fig8_verifier.png"
         if figure.exists():
@@ -264,10 +477,9 @@ def write_comparison(runs_root: str | Path, run_names: Sequence[str], output_dir
                 shutil.copyfile(figure, tmp)
             report.figures["verifier"] = out / "sandbox_verifier.png"
     summary = comparison_summary(comparison)
-    if report.base_table is not None:
-        summary["base_accuracy_by_operand_size"] = jsonable(report.base_table.to_dict(orient="records"))
     if report.verifier is not None:
-        summary["verifier"] = jsonable(report.verifier.to_dict(orient="records"))
+        summary["verifier"] = jsonable(_records(report.verifier))
     report.summary = summary
     write_json_atomic(out / "summary.json", summary)
     return report
+

@@ -1,4 +1,5 @@
-"""The comparison figures: every run of the sandbox comparison on the same axes (main run in black)."""
+"""The comparison figures: every run on the same axes, the mean over seeds as a line and the seeds' min–max
+range as a band (main run in black)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from rzero_lib.atomic_files import write_figure_atomic
 from rzero_lib.experiments.sandbox.runs import MAIN_RUN
 
 
-def _run_axes(comparison, panels: int, width: float = 4.2, height: float = 3.2):
+def _axes(panels: int, width: float = 3.6, height: float = 3.0):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, panels, figsize=(width * panels, height), squeeze=False)
@@ -16,108 +17,94 @@ def _run_axes(comparison, panels: int, width: float = 4.2, height: float = 3.2):
 
 
 def _style(name: str) -> dict:
-    return dict(lw=2.6, color="black", zorder=5) if name == MAIN_RUN else dict(lw=1.4)
+    return dict(lw=2.4, color="black", zorder=5) if name == MAIN_RUN else dict(lw=1.4)
 
 
-def plot_comparison_difficulty(comparison):
-    """Operand digits, oracle answer digits and p̂ of the questions the Challenger wrote, by iteration."""
-    fig, axes = _run_axes(comparison, 3)
-    d = comparison.difficulty
-    panels = [("operand_digits", "digits of the largest operand"), ("answer_digits", "digits of the oracle answer"),
-              ("mean_abs_p_hat_minus_half", "mean |p̂ − ½| (0 = all at ½)")]
-    for ax, (col, title) in zip(axes, panels):
+def _band(ax, x, mean, low, high, name: str, label: str, scale: float = 1.0) -> None:
+    """The seed mean as a line, the seeds' min–max as a shaded band of the same colour."""
+    line, = ax.plot(x, scale * mean, marker="o", ms=4, label=label, **_style(name))
+    ax.fill_between(x, scale * low, scale * high, color=line.get_color(), alpha=0.15, lw=0)
+
+
+def _seed_note(comparison) -> str:
+    return "seeds: " + ", ".join(f"{n} {len(s)}" for n, s in comparison.seeds.items())
+
+
+def _quantity_panels(comparison, panels, suptitle: str):
+    fig, axes = _axes(len(panels))
+    means = comparison.question_means
+    for ax, (quantity, title, scale) in zip(axes, panels):
         for name, label in comparison.runs.items():
-            g = d[d["run"] == name].sort_values("iteration") if not d.empty else d
+            g = means[(means["run"] == name) & (means["quantity"] == quantity)].dropna(subset=["mean"])
             if len(g):
-                ax.plot(g["iteration"], g[col], marker="o", label=label, **_style(name))
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("iteration (questions of Challenger_k, voted by Solver_{k-1})", fontsize=8)
+                g = g.sort_values("iteration")
+                _band(ax, g["iteration"], g["mean"], g["min"], g["max"], name, label, scale)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("iteration", fontsize=8)
         ax.grid(alpha=0.3)
-        if not d.empty:
-            ax.set_xticks(sorted(d["iteration"].unique()))
+        if not means.empty:
+            ax.set_xticks(sorted(means["iteration"].unique()))
     axes[0].legend(fontsize=7)
+    fig.suptitle(f"{suptitle} (line: seed mean, band: min–max; {_seed_note(comparison)})", fontsize=9)
     fig.tight_layout()
     return fig
 
 
-def plot_comparison_challenger_p_hat(comparison):
-    """Mean p̂ of the Challenger's questions over its GRPO steps (all iterations on one axis)."""
-    import matplotlib.pyplot as plt
+def plot_label_accuracy(comparison):
+    """Pseudo-label accuracy of every kept question against the oracle, and the share of kept labels that are
+    the early-stop (misconception) answer."""
+    fig = _quantity_panels(comparison, [("label_accuracy", "kept labels = oracle (%)", 100),
+                                        ("early_stop_share", "kept labels = early-stop answer (%)", 100)],
+                           "pseudo-labels")
+    fig.axes[0].axhline(70, color="grey", ls=":", lw=1)
+    return fig
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    c = comparison.challenger
+
+def plot_difficulty(comparison):
+    """Mean difficulty (steps b) of the questions written and kept, and the base Solver's sampled accuracy on
+    the kept questions (the paper's "base model acc")."""
+    return _quantity_panels(comparison, [("written_difficulty", "written questions: mean b", 1),
+                                         ("kept_difficulty", "kept questions: mean b", 1),
+                                         ("base_accuracy", "base Solver on kept questions (%)", 100)],
+                            "question difficulty")
+
+
+def plot_heldout_accuracy(comparison):
+    """Greedy accuracy on the benchmark per iteration (0 = base; error bars ± 1 SE of the seed mean), and per
+    difficulty after each run's last iteration against the base model."""
+    fig, (ax, ax_b) = _axes(2, width=4.4)
+    h = comparison.heldout_means
     for name, label in comparison.runs.items():
-        g = c[c["run"] == name] if not c.empty else c
+        g = h[(h["run"] == name) & (h["scope"] == "all")].sort_values("iteration") if not h.empty else h
         if g.empty:
             continue
-        g = g.sort_values(["iteration", "step"]).reset_index(drop=True)
-        axes[0].plot(g.index, g["mean_p_hat"], marker=".", label=label, **_style(name))
-        axes[1].plot(g.index, g["reward"], marker=".", label=label, **_style(name))
-        for x in g.index[g["iteration"].diff().fillna(0) != 0]:
-            for ax in axes:
-                ax.axvline(x - 0.5, color="grey", lw=0.6, ls=":")
-    axes[0].axhline(0.5, color="grey", ls="--", lw=1)
-    axes[0].set_title("Challenger training: mean p̂ of its questions", fontsize=10)
-    axes[1].set_title("Challenger training: mean reward", fontsize=10)
-    for ax in axes:
-        ax.set_xlabel("GRPO step (iterations separated by dotted lines)", fontsize=8)
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+        _band(ax, g["iteration"], g["accuracy"], g["min"], g["max"], name, label, 100)
+        ax.errorbar(g["iteration"], 100 * g["accuracy"], yerr=100 * g["se"].fillna(0), fmt="none", capsize=2,
+                    color="black" if name == MAIN_RUN else None, lw=0.8)
+        per_b = h[(h["run"] == name) & (h["scope"] != "all")]
+        last = per_b[per_b["iteration"] == per_b["iteration"].max()] if len(per_b) else per_b
+        if len(last):
+            b = last["scope"].str.removeprefix("b=").astype(int)
+            ax_b.plot(b, 100 * last["accuracy"], marker="o", ms=3, label=f"{label}, iter {last['iteration'].iloc[0]}",
+                      **_style(name))
+        if name == MAIN_RUN:
+            base = per_b[per_b["iteration"] == 0]
+            if len(base):
+                ax_b.plot(base["scope"].str.removeprefix("b=").astype(int), 100 * base["accuracy"], ls="--",
+                          color="grey", marker=".", label="base model")
+    ax.set_title(f"{comparison.benchmark}: greedy accuracy (%)", fontsize=9)
+    ax.set_xlabel("iteration (0 = base)", fontsize=8)
+    ax_b.set_title("by difficulty b, last iteration", fontsize=9)
+    ax_b.set_xlabel("b (steps)", fontsize=8)
+    for a in (ax, ax_b):
+        a.grid(alpha=0.3)
+        a.legend(fontsize=6)
+    if not h.empty:
+        ax.set_xticks(sorted(h["iteration"].unique()))
+    fig.suptitle(f"held-out accuracy (line: seed mean, band: min–max, bars: ± 1 SE; {_seed_note(comparison)})",
+                 fontsize=9)
     fig.tight_layout()
     return fig
-
-
-def plot_comparison_label_accuracy(comparison):
-    """Pseudo-label accuracy of the kept questions per iteration (exact oracle, 95% Wilson intervals)."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.6, 3.4))
-    t = comparison.labels
-    names = list(comparison.runs)
-    width = 0.8 / max(1, len(names))
-    for i, name in enumerate(names):
-        g = t[t["run"] == name].sort_values("iteration") if not t.empty else t
-        if g.empty:
-            continue
-        x = g["iteration"] + (i - (len(names) - 1) / 2) * width
-        ax.errorbar(x, 100 * g["label_accuracy"], yerr=[100 * (g["label_accuracy"] - g["ci_low"]),
-                                                         100 * (g["ci_high"] - g["label_accuracy"])],
-                    marker="o", capsize=3, label=comparison.runs[name], **_style(name))
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("majority label = oracle (%)")
-    ax.set_title("pseudo-label accuracy of the kept questions", fontsize=10)
-    if not t.empty:
-        ax.set_xticks(sorted(t["iteration"].unique()))
-    ax.set_ylim(-3, 103)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def plot_comparison_heldout_accuracy(comparison):
-    """Held-out accuracy per iteration (0 = base), overall and per operand size, for every run."""
-    h = comparison.heldout
-    scopes = ["all"] + sorted(s for s in h["scope"].unique() if s != "all") if not h.empty else ["all"]
-    fig, axes = _run_axes(comparison, len(scopes), width=3.2)
-    for ax, scope in zip(axes, scopes):
-        for name, label in comparison.runs.items():
-            g = h[(h["run"] == name) & (h["scope"] == scope)].sort_values("iteration") if not h.empty else h
-            if g.empty:
-                continue
-            ax.errorbar(g["iteration"], 100 * g["accuracy"],
-                        yerr=[100 * (g["accuracy"] - g["ci_low"]), 100 * (g["ci_high"] - g["accuracy"])],
-                        marker="o", capsize=2, label=label, **_style(name))
-        ax.set_title(f"held-out accuracy: {scope}", fontsize=10)
-        ax.set_xlabel("iteration (0 = base)", fontsize=8)
-        ax.grid(alpha=0.3)
-        if not h.empty:
-            ax.set_xticks(sorted(h["iteration"].unique()))
-    axes[0].set_ylabel("greedy accuracy (%)")
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
 
 
 def save_png(fig, path: str | Path, dpi: int = 90) -> Path:

@@ -1,16 +1,35 @@
-"""The sandbox's runs: the main run, its controls (each differs in one switch) and the Verifier run.
+"""The sandbox's runs: the main run, its controls (each differs in one switch), single-seed extras, and where
+each seed's run directory lives.
 
-Their parameter files are `params/<name>.yaml`; `scripts/run_sandbox.sh` makes them.
+Their parameter files are `params/<name>.yaml`; `scripts/run_sandbox.sh` makes the run directories
+`<runs root>/<name>/seed_<s>` (`rzero run params/<name>.yaml --set seed=<s>`).
 """
 
+from __future__ import annotations
+
+from pathlib import Path
+
 MAIN_RUN = "sandbox"
+UNTRAINED_CHALLENGER_RUN = "sandbox_untrained_challenger"  # challenger_training.enabled: false
+ORACLE_LABELS_RUN = "sandbox_oracle_labels"  # solver_training.label_source: oracle
 CONTROL_RUNS = {
-    "sandbox_oracle_labels": "oracle labels (upper bound)",
-    "sandbox_untrained_challenger": "untrained Challenger",
-    "sandbox_no_penalty": "no repetition penalty",
-    "sandbox_no_band": "no band filter",
+    UNTRAINED_CHALLENGER_RUN: "untrained Challenger",
+    ORACLE_LABELS_RUN: "oracle labels (upper bound)",
 }
 # Issue 8: the main run with the self-verifying Verifier (threshold policy), pretrained to verify like it solves.
 VERIFIER_RUN = "sandbox_verifier"
-RUN_LABELS = {MAIN_RUN: "R-Zero (majority labels)", **CONTROL_RUNS, VERIFIER_RUN: "with Verifier (self, threshold)"}
-HELDOUT_BENCHMARK = "arith_sandbox"
+# Optional runs made for one seed only (SANDBOX_EXTRAS in scripts/run_sandbox.sh).
+EXTRA_RUNS = {
+    "sandbox_no_penalty": "no repetition penalty",
+    "sandbox_no_band": "no band filter",
+    VERIFIER_RUN: "with Verifier (self, threshold)",
+}
+RUN_LABELS = {MAIN_RUN: "R-Zero (majority labels)", **CONTROL_RUNS, **EXTRA_RUNS}
+SEEDS = (0, 1, 2)
+HELDOUT_BENCHMARK = "arith_sandbox"  # for reporting
+DEV_BENCHMARK = "arith_sandbox_dev"  # for tuning
+
+
+def seed_run_dir(runs_root: str | Path, name: str, seed: int) -> Path:
+    """The run directory of run `name` with seed `seed`."""
+    return Path(runs_root) / name / f"seed_{int(seed)}"

@@ -6,7 +6,7 @@ import pandas as pd
 
 VOTE_COLUMNS = ["question_id", "iteration", "question", "challenger_answer", "responses", "answers",
                 "majority_answer", "p_hat", "majority_count", "num_answered", "group_answers", "group_counts",
-                "drop_reason", "kept"]
+                "drop_reason", "kept", "difficulty"]  # difficulty: Domain.difficulty (NaN where none)
 TRAIN_COLUMNS = ["question_id", "question", "label", "p_hat", "weight"]
 
 VERDICT_COLUMNS = ["question_id", "question", "majority_answer", "p_hat", "solution", "verdicts", "yes", "no",

@@ -6,6 +6,7 @@ import pandas as pd
 
 from rzero_lib.answers import extract_boxed
 from rzero_lib.atomic_files import write_parquet_atomic
+from rzero_lib.domains import get_domain
 from rzero_lib.pipeline.context import StageContext, StageError, StageResult
 from rzero_lib.pipeline.stages.tables import VOTE_COLUMNS, solver_train_table
 from rzero_lib.prompts import solver_messages
@@ -37,6 +38,7 @@ def run_voting(ctx: StageContext, recompute: bool = False) -> StageResult:
     answers = [[extract_boxed(r) for r in group] for group in responses]
     votes = majority_vote_many(answers, timeout_s=p.equivalence_timeout_s, rules=vote_rules_of(p))
     settings = filter_settings_of(p)
+    domain = get_domain(ctx.params.domain)
     rows = []
     for (_, q), group, ans, vote in zip(questions.iterrows(), responses, answers, votes):
         reason = drop_reason(q["question"], vote, settings)
@@ -45,7 +47,7 @@ def run_voting(ctx: StageContext, recompute: bool = False) -> StageResult:
                      "answers": ans, "majority_answer": vote.answer, "p_hat": vote.p_hat,
                      "majority_count": vote.majority_count, "num_answered": vote.num_answered,
                      "group_answers": [g.answer for g in vote.groups], "group_counts": [g.count for g in vote.groups],
-                     "drop_reason": reason, "kept": reason is None})
+                     "drop_reason": reason, "kept": reason is None, "difficulty": domain.difficulty(q["question"])})
     df = pd.DataFrame(rows, columns=VOTE_COLUMNS)
     train = solver_train_table(df[df["kept"]], "majority_answer", 1.0)
     write_parquet_atomic(df, votes_file)

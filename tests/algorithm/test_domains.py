@@ -1,0 +1,28 @@
+"""The domains' difficulty rule: one number per question (votes.parquet's `difficulty`)."""
+
+import math
+
+import pandas as pd
+
+from rzero_lib.domains import get_domain
+from rzero_lib.pipeline.run_tables import vote_difficulty
+
+
+def test_arithmetic_difficulty_is_the_sandbox_steps_else_operand_digits():
+    rule = get_domain("arithmetic").difficulty
+    assert rule("37 + 7 * 4 = ?") == 4.0 and rule("10 + 2 * 12 = ?") == 12.0  # b, the steps
+    assert rule("47 + 385 = ?") == 3.0  # not the sandbox form: digits of the largest operand
+    assert rule("What is 7 * 8?") == 1.0
+    assert math.isnan(rule("How many apples?")) and math.isnan(rule(None)) and math.isnan(rule(""))
+
+
+def test_math_has_no_difficulty_number():
+    assert math.isnan(get_domain("math").difficulty("Find x if x^2 = 4."))
+
+
+def test_vote_difficulty_reads_the_column_else_applies_the_rule():
+    votes = pd.DataFrame({"question": ["37 + 7 * 4 = ?", "47 + 385 = ?"], "difficulty": [9.0, math.nan]})
+    assert vote_difficulty(votes, "arithmetic").tolist()[0] == 9.0  # the stored column wins
+    old = votes.drop(columns="difficulty")  # written before the column existed
+    assert vote_difficulty(old, "arithmetic").tolist() == [4.0, 3.0]
+    assert vote_difficulty(old, "math").isna().all()
