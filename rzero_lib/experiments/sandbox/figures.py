@@ -20,10 +20,11 @@ def _style(name: str) -> dict:
     return dict(lw=2.4, color="black", zorder=5) if name == MAIN_RUN else dict(lw=1.4)
 
 
-def _band(ax, x, mean, low, high, name: str, label: str, scale: float = 1.0) -> None:
-    """The seed mean as a line, the seeds' min–max as a shaded band of the same colour."""
+def _band(ax, x, mean, low, high, name: str, label: str, scale: float = 1.0) -> str:
+    """The seed mean as a line, the seeds' min–max as a shaded band of the same colour (returned)."""
     line, = ax.plot(x, scale * mean, marker="o", ms=4, label=label, **_style(name))
     ax.fill_between(x, scale * low, scale * high, color=line.get_color(), alpha=0.15, lw=0)
+    return line.get_color()
 
 
 def _seed_note(comparison) -> str:
@@ -78,15 +79,15 @@ def plot_heldout_accuracy(comparison):
         g = h[(h["run"] == name) & (h["scope"] == "all")].sort_values("iteration") if not h.empty else h
         if g.empty:
             continue
-        _band(ax, g["iteration"], g["accuracy"], g["min"], g["max"], name, label, 100)
+        color = _band(ax, g["iteration"], g["accuracy"], g["min"], g["max"], name, label, 100)
         ax.errorbar(g["iteration"], 100 * g["accuracy"], yerr=100 * g["se"].fillna(0), fmt="none", capsize=2,
-                    color="black" if name == MAIN_RUN else None, lw=0.8)
+                    color=color, lw=0.8)
         per_b = h[(h["run"] == name) & (h["scope"] != "all")]
         last = per_b[per_b["iteration"] == per_b["iteration"].max()] if len(per_b) else per_b
         if len(last):
             b = last["scope"].str.removeprefix("b=").astype(int)
             ax_b.plot(b, 100 * last["accuracy"], marker="o", ms=3, label=f"{label}, iter {last['iteration'].iloc[0]}",
-                      **_style(name))
+                      **{**_style(name), "color": color})
         if name == MAIN_RUN:
             base = per_b[per_b["iteration"] == 0]
             if len(base):
