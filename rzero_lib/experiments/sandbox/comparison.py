@@ -384,7 +384,8 @@ def evaluate_criteria(comparison: Comparison, main: str = MAIN_RUN, untrained: s
         f"{100 * GAIN_POINTS:g} points and the gain > 2 standard errors (paired by item); and main − untrained "
         "Challenger > the seeds' spread (the larger min–max range of the two runs' final accuracies)",
         {"last_iteration": k_last, "base": base, "final": final, "gain": gain, "gain_se": se,
-         "untrained_final": untrained_final, "main_minus_untrained": final - untrained_final,
+         "untrained_last_iteration": u_last, "untrained_final": untrained_final,
+         "main_minus_untrained": final - untrained_final,
          "main_seed_range": main_range, "untrained_seed_range": u_range, "seed_spread": spread},
         None if not k_last else (gain >= GAIN_POINTS - 1e-12 and gain > 2 * se
                                  and final - untrained_final > spread))
