@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 STAMP  := $(VENV)/.rzero-installed
 
-.PHONY: install demo test test-fast test-vllm sandbox lint sync-notebooks clean-venv
+.PHONY: install demo test test-fast test-vllm sandbox sandbox-supervised lint sync-notebooks clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ test-fast: $(STAMP)
 # run and the comparison notebook (runs/sandbox_comparison/). SANDBOX_RUNS="sandbox" for the main run only.
 sandbox: $(STAMP)
 	VENV=$(VENV) bash scripts/run_sandbox.sh
+
+# The supervised measurement (docs/supervised.md): R-Zero only vs labels only vs R-Zero then labels, 3 seeds,
+# into runs/sandbox_supervised-comparison/. SEEDS="0" for one seed.
+sandbox-supervised: $(STAMP)
+	VENV=$(VENV) bash scripts/run_sandbox_supervised.sh
 
 sync-notebooks: $(STAMP)
 	$(PY) scripts/sync_notebooks.py

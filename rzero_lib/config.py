@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rzero_lib.labelled_data import check_dataset_spec
 from rzero_lib.model_specs import validate_model_spec
 
 
@@ -238,6 +239,59 @@ class VerifierParams(Section):
         return v
 
 
+class LabelledFieldsParams(Section):
+    """Which field of the labelled data is the question, the gold answer and (optional) the worked solution."""
+
+    question: str = "question"
+    answer: str = "answer"
+    solution: str | None = None
+
+
+class LabelledDatasetParams(Section):
+    source: str | None = Field(None, description="a .jsonl/.parquet path, a datasets folder, a hub id, or "
+                                                 "builtin:arith-sandbox-labelled")
+    split: str = Field("train", description="split of a hub dataset or datasets folder")
+    config: str | None = Field(None, description="hub dataset configuration")
+    revision: str = Field("main", description="hub revision (pin a commit to freeze the data)")
+    fields: LabelledFieldsParams = LabelledFieldsParams()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_source(cls, data):
+        return {"source": data} if isinstance(data, str) else data  # `dataset: path` is short for its source
+
+
+class SupervisedTrainingParams(GRPOParams):
+    """The optional supervised stage after the last iteration (docs/supervised.md): GRPO with the gold answers as
+    labels (the Solver's GRPO and reward) or SFT on worked solutions, then the iterations' evaluation."""
+
+    enabled: bool = False
+    dataset: LabelledDatasetParams = LabelledDatasetParams()
+    start_from: Literal["last_solver", "base"] = Field(
+        "last_solver", description="base: the labelled-only control (R-Zero's iterations are not run)")
+    method: Literal["grpo", "sft"] = "grpo"
+    format_weight: float = Field(0.0, ge=0.0, le=1.0, description="GRPO: the Solver's format term")
+    max_questions: int | None = Field(None, ge=1, description="a seeded subsample of the usable rows")
+    evaluation_overlap: Literal["drop", "refuse"] = Field(
+        "drop", description="training questions that are evaluation questions: dropped (counted) or refused")
+    sft_max_length: int = Field(2048, ge=8, description="SFT: tokens per prompt + solution (longer is cut)")
+
+    @model_validator(mode="after")
+    def _dataset(self):
+        if self.enabled:
+            if not self.dataset.source:
+                raise ValueError("supervised_training.enabled needs supervised_training.dataset.source")
+            check_dataset_spec(self.dataset.source, self.dataset.split, self.dataset.fields.model_dump(), self.method)
+        if self.method == "sft" and self.launcher == "accelerate":
+            raise ValueError("supervised_training.launcher: accelerate launches GRPO; SFT runs in one process")
+        return self
+
+    def solver_params(self) -> SolverTrainingParams:
+        """The GRPO settings as the Solver's (what `train_solver` and its launched entry point take)."""
+        shared = set(SolverTrainingParams.model_fields) & set(type(self).model_fields)
+        return SolverTrainingParams.model_validate(self.model_dump(include=shared))
+
+
 class RunParams(Section):
     run_name: str = Field(..., min_length=1, max_length=100)
     seed: int = Field(0, ge=0)
@@ -254,6 +308,7 @@ class RunParams(Section):
     evaluation: EvaluationParams = EvaluationParams()
     analysis: AnalysisParams = AnalysisParams()
     verifier: VerifierParams = VerifierParams()
+    supervised_training: SupervisedTrainingParams = SupervisedTrainingParams()
 
     @field_validator("run_name")
     @classmethod

@@ -1,13 +1,17 @@
 """What several test packages share: paths, the tiny model's spec and prompts, a scripted generator, a fake
-Solver, and a local chat-completions endpoint."""
+Solver, a local chat-completions endpoint, and a pipeline run failed on purpose then resumed."""
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+
+from rzero_lib.pipeline.driver import PipelineError, run_pipeline
 from rzero_lib.prompts import PromptSpec
 from rzero_lib.sampling import GenerationStats, Generator
 
@@ -24,6 +28,20 @@ CHALLENGER_PROMPT = PromptSpec("Write a question in <question></question>.", "Wr
 
 def file_mtimes(run_dir: Path) -> dict[str, float]:
     return {str(p.relative_to(run_dir)): p.stat().st_mtime for p in run_dir.rglob("*") if p.is_file()}
+
+
+def fail_then_resume(params, run_dir: Path, stage_key: str) -> dict:
+    """Run the pipeline made to fail at `stage_key` (RZERO_FAIL_STAGE), then resume it; returns the run
+    directory, the parameters, the failure message and the file times before the resume."""
+    os.environ["RZERO_FAIL_STAGE"] = stage_key
+    try:
+        with pytest.raises(PipelineError) as failure:
+            run_pipeline(params, run_dir, progress=False)
+    finally:
+        del os.environ["RZERO_FAIL_STAGE"]
+    before = file_mtimes(run_dir)
+    run_pipeline(params, run_dir, progress=False)
+    return {"dir": run_dir, "params": params, "failure": str(failure.value), "before": before}
 
 
 class ScriptedGenerator(Generator):

@@ -4,6 +4,8 @@
     rzero status DIR
     rzero validate PARAMS.yaml [--set key=value ...]
     rzero analyze DIR          (re-run the analysis report of an existing run)
+    rzero compare PARAMS.yaml [--seeds 0 1 2] [--runs-root runs] [--output DIR] [--no-run] [--set key=value ...]
+                               (R-Zero only / labels only / R-Zero then labels: docs/supervised.md)
 
 Parameters are validated before anything loads; a bad field is named with
 what is allowed, and the command exits with status 2.
@@ -17,6 +19,7 @@ import sys
 import yaml
 
 from rzero_lib.config import ParamsError, load_params, params_to_dict
+from rzero_lib.pipeline.compare import run_comparison
 from rzero_lib.pipeline.driver import PipelineError, StageRun, run_pipeline, run_stage
 from rzero_lib.pipeline.rundir import ANALYSIS_STAGE, MANIFEST, RunDir
 from rzero_lib.pipeline.status import format_status, status_rows
@@ -56,6 +59,13 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    out = run_comparison(_params(args), seeds=args.seeds, runs_root=args.runs_root, output_dir=args.output,
+                         run=not args.no_run, kernel_name=args.kernel, progress=not args.no_progress)
+    print(f"comparison written to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="rzero", description="R-Zero experiment suite (arXiv 2508.05004)")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -84,6 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("run_dir")
     an.add_argument("--kernel")
     an.set_defaults(func=cmd_analyze)
+
+    co = sub.add_parser("compare", help="R-Zero only vs labels only vs R-Zero then labels, over seeds")
+    co.add_argument("params", help="YAML parameter file with supervised_training enabled")
+    co.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the file's seed)")
+    co.add_argument("--runs-root", default="runs", help="where the arms' runs live (default: runs)")
+    co.add_argument("--output", help="output folder (default: <runs-root>/<run_name>-comparison)")
+    co.add_argument("--no-run", action="store_true", help="only draw the comparison from the finished runs")
+    co.add_argument("--set", action="append", metavar="KEY=VALUE")
+    co.add_argument("--kernel")
+    co.add_argument("--no-progress", action="store_true")
+    co.set_defaults(func=cmd_compare)
     return ap
 
 

@@ -21,7 +21,7 @@ from rzero_lib.atomic_files import clean_partials
 from rzero_lib.config import RunParams, params_hash
 from rzero_lib.domains import resolve_prompts
 from rzero_lib.engine.generation import engine_generator
-from rzero_lib.pipeline.rundir import ANALYSIS_STAGE, RunDir, iteration_dir_name, write_manifest
+from rzero_lib.pipeline.rundir import RunDir, stage_key, write_manifest
 from rzero_lib.prompts import PromptSpec
 from rzero_lib.sampling import Generator
 from rzero_lib.seeds import derive_seed
@@ -53,7 +53,7 @@ class StageContext:
     def open(cls, run_dir: str | Path, iteration: int | None, stage: str) -> StageContext:
         run = RunDir.at(run_dir)
         params = run.load_params()
-        folder = run.report_dir if stage == ANALYSIS_STAGE else run.stage_dir(int(iteration), stage)
+        folder = run.stage_folder(iteration, stage)
         folder.mkdir(parents=True, exist_ok=True)
         clean_partials(folder)
         ctx = cls(run, iteration, stage, params, folder, time.time())
@@ -63,7 +63,7 @@ class StageContext:
 
     @property
     def key(self) -> str:
-        return "report" if self.stage == ANALYSIS_STAGE else f"{iteration_dir_name(self.iteration)}/{self.stage}"
+        return stage_key(self.iteration, self.stage)
 
     @property
     def done(self) -> bool:

@@ -2,11 +2,12 @@
 
 Order: base evaluation (iteration 0); for k = 1..K challenger training →
 question generation → voting → (verification) → solver training → evaluation;
-then the analysis report. Each stage runs in its own kernel and leaves its
-executed notebook, errors included, in its stage folder. A stage whose
-`manifest.json` exists is skipped; parameters that differ from the frozen
-`params.yaml` are refused (only `iterations` and `kernel_name` may change). The
-driver knows stages and paths, not models: it never imports torch.
+then (optionally) the supervised stage and its evaluation; then the analysis
+report. Each stage runs in its own kernel and leaves its executed notebook,
+errors included, in its stage folder. A stage whose `manifest.json` exists is
+skipped; parameters that differ from the frozen `params.yaml` are refused (only
+`iterations`, `kernel_name` and the `supervised_training` section may change).
+The driver knows stages and paths, not models: it never imports torch.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from rzero_lib.atomic_files import write_text_atomic
 from rzero_lib.config import RunParams, diff_params, params_hash, params_to_dict
-from rzero_lib.pipeline.rundir import ANALYSIS_STAGE, MANIFEST, RunDir, iteration_dir_name
+from rzero_lib.pipeline.rundir import ANALYSIS_STAGE, MANIFEST, RunDir, stage_key
 
 NOTEBOOKS = {
     "challenger_training": "01_challenger_training.ipynb",
@@ -28,9 +29,14 @@ NOTEBOOKS = {
     "solver_training": "04_solver_training.ipynb",
     "evaluation": "05_evaluation.ipynb",
     "analysis": "06_analysis.ipynb",
+    "supervised_training": "08_supervised_training.ipynb",
+    "supervised_evaluation": "05_evaluation.ipynb",  # the iterations' evaluation, told its stage
 }
-# Parameters that may change on an existing run without invalidating finished stages.
-MUTABLE_PARAMS = ("iterations", "kernel_name")
+# Parameters (top-level names, sections included) that may change on an existing run without invalidating its
+# finished iterations: the stages that depend on them are redone (PARAMS_DEPENDENT_STAGES).
+MUTABLE_PARAMS = ("iterations", "kernel_name", "supervised_training")
+# Stages that depend on the mutable parameters: redone when the run's parameters changed since they ran.
+PARAMS_DEPENDENT_STAGES = (ANALYSIS_STAGE, "supervised_training", "supervised_evaluation")
 
 
 class PipelineError(RuntimeError):
@@ -49,25 +55,35 @@ class StageRun:
 
     @property
     def key(self) -> str:
-        return "report" if self.stage == ANALYSIS_STAGE else f"{iteration_dir_name(self.iteration)}/{self.stage}"
+        return stage_key(self.iteration, self.stage)
 
     @property
     def notebook(self) -> Path:
         return notebooks_dir() / NOTEBOOKS[self.stage]
 
     def folder(self, run: RunDir) -> Path:
-        return run.report_dir if self.stage == ANALYSIS_STAGE else run.stage_dir(self.iteration, self.stage)
+        return run.stage_folder(self.iteration, self.stage)
+
+    @property
+    def parameters(self) -> dict:
+        """What papermill injects besides the run directory; a notebook that serves several stages is told which."""
+        shared = list(NOTEBOOKS.values()).count(NOTEBOOKS[self.stage]) > 1
+        return {"iteration": self.iteration, **({"stage": self.stage} if shared else {})}
 
 
 def plan(params: RunParams) -> list[StageRun]:
     """Every stage of a run, in execution order."""
     runs = [StageRun(0, "evaluation")]
-    for k in range(1, params.iterations + 1):
+    supervised = params.supervised_training
+    labelled_only = supervised.enabled and supervised.start_from == "base"  # the control runs no iteration
+    for k in range(1, 0 if labelled_only else params.iterations + 1):
         stages = ["challenger_training", "question_generation", "voting"]
         if params.verifier.enabled:
             stages.append("verification")
         stages += ["solver_training", "evaluation"]
         runs += [StageRun(k, s) for s in stages]
+    if supervised.enabled:
+        runs += [StageRun(None, "supervised_training"), StageRun(None, "supervised_evaluation")]
     runs.append(StageRun(None, ANALYSIS_STAGE))
     return runs
 
@@ -85,13 +101,13 @@ def prepare_run_dir(params: RunParams, run_dir: str | Path | None = None, fresh:
     if run.exists():
         frozen = run.load_params_dict()
         current = params_to_dict(params)
-        diffs = [d for d in diff_params(frozen, current) if d.split(":")[0] not in MUTABLE_PARAMS]
+        diffs = [d for d in diff_params(frozen, current) if d.split(":")[0].split(".")[0] not in MUTABLE_PARAMS]
         if diffs:
             raise PipelineError(
                 f"{run.path} was started with different parameters:\n  " + "\n  ".join(diffs)
                 + "\nUse the same parameters to resume, --fresh to start a new run directory, or another --run-dir.")
-        if current["iterations"] != frozen.get("iterations"):
-            run.freeze_params(params)  # extend (or shorten) the run; finished stages stay valid
+        if current != frozen:
+            run.freeze_params(params)  # extend the run, or add its supervised stage; finished iterations stay valid
     else:
         run.freeze_params(params)
     return run
@@ -105,9 +121,10 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.1f} s"
 
 
-def analysis_is_current(run: RunDir, params: RunParams) -> bool:
-    """The report was made with these parameters (a run extended by iterations needs a new one)."""
-    manifest = run.manifest_of(run.report_dir)
+def stage_is_current(run: RunDir, folder: Path, params: RunParams) -> bool:
+    """The stage was made with these parameters (a run extended by iterations needs a new report and a new
+    supervised stage on its new last Solver)."""
+    manifest = run.manifest_of(folder)
     return manifest is not None and manifest.get("params_hash") == params_hash(params)
 
 
@@ -123,7 +140,7 @@ def run_stage(run: RunDir, stage: StageRun, kernel_name: str, progress: bool = T
     t0 = time.time()
     try:
         pm.execute_notebook(str(stage.notebook), str(output),
-                            parameters={"run_dir": str(run.path), "iteration": stage.iteration},
+                            parameters={"run_dir": str(run.path), **stage.parameters},
                             kernel_name=kernel_name, progress_bar=progress, cwd=str(folder),
                             log_output=False, request_save_on_cell_execute=True,
                             kernel_manager_class=ipc_kernel_manager())
@@ -172,8 +189,8 @@ def run_pipeline(params: RunParams, run_dir: str | Path | None = None, *, fresh:
     for i, stage in enumerate(stages, 1):
         folder = stage.folder(run)
         done = run.is_done(folder)
-        if done and stage.stage == ANALYSIS_STAGE and not analysis_is_current(run, params):
-            (folder / MANIFEST).unlink()  # the run grew: the report must cover every iteration
+        if done and stage.stage in PARAMS_DEPENDENT_STAGES and not stage_is_current(run, folder, params):
+            (folder / MANIFEST).unlink()  # the run grew: redo it on every iteration
             done = False
         if done:
             log(f"[{i}/{len(stages)}] {stage.key}: done, skipped")

@@ -33,10 +33,22 @@ ANALYSIS_STAGE = "analysis"  # the report: one per run, in REPORT_DIR
 
 ITERATION_STAGES = ("challenger_training", "question_generation", "voting", "verification", "solver_training",
                     "evaluation")
+# The optional supervised stage after the last iteration, and its evaluation: supervised/training, supervised/evaluation.
+SUPERVISED_DIR = "supervised"
+SUPERVISED_STAGES = {"supervised_training": "training", "supervised_evaluation": "evaluation"}
 
 
 def iteration_dir_name(iteration: int) -> str:
     return f"{ITERATION_PREFIX}{iteration:02d}"
+
+
+def stage_key(iteration: int | None, stage: str) -> str:
+    """A stage's folder relative to the run: `iter_01/voting`, `supervised/training`, `report`."""
+    if stage == ANALYSIS_STAGE:
+        return REPORT_DIR
+    if stage in SUPERVISED_STAGES:
+        return f"{SUPERVISED_DIR}/{SUPERVISED_STAGES[stage]}"
+    return f"{iteration_dir_name(iteration)}/{stage}"
 
 
 def parse_iteration_dir_name(name: str) -> int | None:
@@ -114,6 +126,12 @@ class RunDir:
             raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(ITERATION_STAGES)}")
         return self.path / iteration_dir_name(iteration) / stage
 
+    def stage_folder(self, iteration: int | None, stage: str) -> Path:
+        """The folder of any stage: an iteration's, a supervised one, or the report."""
+        if stage == ANALYSIS_STAGE or stage in SUPERVISED_STAGES:
+            return self.path / stage_key(iteration, stage)
+        return self.stage_dir(int(iteration), stage)
+
     def exists(self) -> bool:
         return self.params_file.exists()
 
@@ -161,6 +179,13 @@ class RunDir:
             raise FileNotFoundError(f"Solver of iteration {iteration} is not trained yet ({folder.parent} has no "
                                     f"{MANIFEST})")
         return str(folder)
+
+    def supervised_model(self) -> str:
+        """The model of the supervised stage (supervised/training/model)."""
+        stage = self.stage_folder(None, "supervised_training")
+        if not self.is_done(stage):
+            raise FileNotFoundError(f"the supervised stage is not trained yet ({stage} has no {MANIFEST})")
+        return str(stage / "model")
 
     def challenger_model(self, iteration: int) -> str:
         """Challenger_k (the base model for k = 0; an untrained stage passes its start through)."""

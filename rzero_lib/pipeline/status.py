@@ -48,7 +48,12 @@ def key_counts(stage: str, s: dict) -> str:
         return f"{s.get('kept')}/{s.get('questions')} kept by the verifier"
     if stage == "solver_training":
         return f"{s.get('training_questions')} questions, steps {s.get('optimizer_steps')}"
-    if stage == "evaluation":
+    if stage == "supervised_training":
+        overlap = sum((s.get("evaluation_overlap") or {}).values())
+        return f"{s.get('method')} from {s.get('start_from')}: {s.get('trained_on')}/{s.get('rows')} rows, " \
+               f"unparsable answers {s.get('unparsable_answers')}, evaluation overlap {overlap}, " \
+               f"steps {s.get('optimizer_steps')}"
+    if stage in ("evaluation", "supervised_evaluation"):
         acc = s.get("accuracy") or {}
         return ", ".join(f"{k} {100 * v:.1f}%" for k, v in acc.items()) or s.get("skipped", "")
     if stage == "analysis":

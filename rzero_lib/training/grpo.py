@@ -73,26 +73,31 @@ def schedule(params: GRPOParams, num_processes: int = 1) -> Schedule:
     )
 
 
+def trainer_arguments(params: GRPOParams, work_dir: Path, *, seed: int, device: str, dtype: str,
+                      disable_tqdm: bool = False) -> dict:
+    """The transformers TrainingArguments every phase shares (GRPO and SFT): constant learning rate, no
+    warm-up, no checkpoints, a log line per step, bf16 on CUDA when the dtype is bf16, fp32 on CPU."""
+    on_gpu = device.startswith("cuda")
+    return dict(output_dir=str(work_dir), learning_rate=params.learning_rate, lr_scheduler_type="constant",
+                warmup_steps=0, weight_decay=params.weight_decay, max_grad_norm=params.max_grad_norm,
+                bf16=on_gpu and dtype_name(dtype, device) == "bfloat16", fp16=False, use_cpu=not on_gpu,
+                logging_steps=1, save_strategy="no", report_to=[], seed=seed, data_seed=seed,
+                disable_tqdm=disable_tqdm, dataloader_num_workers=0)
+
+
 def grpo_config(params: GRPOParams, work_dir: Path, *, seed: int, device: str, dtype: str,
                 num_processes: int = 1, disable_tqdm: bool = False):
     from trl import GRPOConfig
 
     s = schedule(params, num_processes)
-    on_gpu = device.startswith("cuda")
-    bf16 = on_gpu and dtype_name(dtype, device) == "bfloat16"
     return GRPOConfig(
-        output_dir=str(work_dir),
+        **trainer_arguments(params, work_dir, seed=seed, device=device, dtype=dtype, disable_tqdm=disable_tqdm),
         max_steps=s.max_steps,
         per_device_train_batch_size=s.per_device_batch,
         gradient_accumulation_steps=s.gradient_accumulation,
         steps_per_generation=s.steps_per_generation,
         num_generations=params.group_size,
         num_iterations=1,
-        learning_rate=params.learning_rate,
-        lr_scheduler_type="constant",
-        warmup_steps=0,
-        weight_decay=params.weight_decay,
-        max_grad_norm=params.max_grad_norm,
         beta=params.beta,
         epsilon=params.epsilon,
         loss_type=params.loss_type,
@@ -102,19 +107,9 @@ def grpo_config(params: GRPOParams, work_dir: Path, *, seed: int, device: str, d
         top_k=params.top_k or 0,
         max_completion_length=params.max_new_tokens,
         gradient_checkpointing=params.gradient_checkpointing,
-        bf16=bf16,
-        fp16=False,
-        use_cpu=not on_gpu,
-        logging_steps=1,
-        save_strategy="no",
-        report_to=[],
-        seed=seed,
-        data_seed=seed,
         shuffle_dataset=True,
         remove_unused_columns=False,
         log_completions=False,
-        disable_tqdm=disable_tqdm,
-        dataloader_num_workers=0,
         use_vllm=params.use_vllm,
         vllm_mode=params.vllm_mode,
         vllm_gpu_memory_utilization=params.vllm_gpu_memory_utilization,
@@ -166,21 +161,18 @@ def load_start_model(start_model: str, params: GRPOParams, engine: EngineParams,
     return model, tokenizer
 
 
-def run_grpo(*, start_model: str, dataset_rows: list[dict], reward_func, params: GRPOParams,
-             engine: EngineParams, output_dir: str | Path, seed: int = 0, disable_tqdm: bool = False,
-             track_change: bool = True) -> TrainingResult:
-    """Train `start_model` with GRPO on `dataset_rows` (each has `prompt`) and save it."""
+def training_state(engine: EngineParams):
+    """(accelerate's PartialState, the device, whether weights are sharded across ranks) of a training phase."""
     from accelerate import PartialState
-    from datasets import Dataset
-    from trl import GRPOTrainer
 
-    # One process in-process; several under `accelerate launch`. Only the main
-    # process touches the output folder; the others wait at the barriers.
     device = resolve_device(engine.device)
     state = PartialState(cpu=not device.startswith("cuda"))  # the first call fixes the process layout
-    world = state.num_processes
-    sharded = state.distributed_type.name in ("DEEPSPEED", "FSDP") and world > 1
-    output_dir = Path(output_dir)
+    sharded = state.distributed_type.name in ("DEEPSPEED", "FSDP") and state.num_processes > 1
+    return state, device, sharded
+
+
+def prepare_work_dir(output_dir: Path, state) -> Path:
+    """An empty scratch folder for the trainer inside `output_dir` (made by the main process)."""
     output_dir.mkdir(parents=True, exist_ok=True)
     work_dir = output_dir / "_trl_work"
     if state.is_main_process:
@@ -188,6 +180,47 @@ def run_grpo(*, start_model: str, dataset_rows: list[dict], reward_func, params:
             shutil.rmtree(work_dir)
         work_dir.mkdir()
     state.wait_for_everyone()
+    return work_dir
+
+
+def finish_phase(trainer, tokenizer, *, start_model: str, params: GRPOParams, output_dir: Path, work_dir: Path,
+                 state, sharded: bool, before: dict, trained_with: str, optimizer_steps: int,
+                 started: float) -> TrainingResult:
+    """Measure the parameter change, save the model (or adapter) and the log history, and clean up."""
+    change = relative_change(before, trainer.model) if before else float("nan")
+    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    kind = "lora" if params.lora.enabled else "full"
+    # ZeRO-3 / FSDP: gather the full weights; a collective call, so every rank makes it.
+    state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped) if sharded else None
+    model_dir = output_dir / "model"
+    log_path = output_dir / "log_history.jsonl"
+    history = [dict(h) for h in trainer.state.log_history]
+    if state.is_main_process:
+        save_model(trainer.model, tokenizer, model_dir, base_model=start_model, kind=kind,
+                   extra={"trained_with": trained_with, "steps": params.steps}, state_dict=state_dict)
+        write_text_atomic(log_path, "".join(json.dumps(h) + "\n" for h in history))
+    state.wait_for_everyone()
+    del state_dict
+    if state.is_main_process:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return TrainingResult(model_dir=model_dir, log_history_path=log_path, log_history=history,
+                          optimizer_steps=optimizer_steps, seconds=time.perf_counter() - started,
+                          parameter_change=change, trainable_parameters=trainable)
+
+
+def run_grpo(*, start_model: str, dataset_rows: list[dict], reward_func, params: GRPOParams,
+             engine: EngineParams, output_dir: str | Path, seed: int = 0, disable_tqdm: bool = False,
+             track_change: bool = True) -> TrainingResult:
+    """Train `start_model` with GRPO on `dataset_rows` (each has `prompt`) and save it."""
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    # One process in-process; several under `accelerate launch`. Only the main
+    # process touches the output folder; the others wait at the barriers.
+    state, device, sharded = training_state(engine)
+    world = state.num_processes
+    output_dir = Path(output_dir)
+    work_dir = prepare_work_dir(output_dir, state)
     t0 = time.perf_counter()
     # Each rank loads onto its own device (all ranks on cuda:0 would OOM).
     load_device = str(state.device) if world > 1 else engine.device
@@ -206,22 +239,7 @@ def run_grpo(*, start_model: str, dataset_rows: list[dict], reward_func, params:
     track_change = track_change and not sharded  # sharded ranks hold only slices of the weights
     before = snapshot_trainable(trainer.model) if track_change else {}
     trainer.train()
-    change = relative_change(before, trainer.model) if track_change else float("nan")
-    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
-    kind = "lora" if params.lora.enabled else "full"
-    # ZeRO-3 / FSDP: gather the full weights; a collective call, so every rank makes it.
-    state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped) if sharded else None
-    model_dir = output_dir / "model"
-    log_path = output_dir / "log_history.jsonl"
-    history = [dict(h) for h in trainer.state.log_history]
-    if state.is_main_process:
-        save_model(trainer.model, tokenizer, model_dir, base_model=start_model, kind=kind,
-                   extra={"trained_with": "trl.GRPOTrainer", "steps": params.steps}, state_dict=state_dict)
-        write_text_atomic(log_path, "".join(json.dumps(h) + "\n" for h in history))
-    state.wait_for_everyone()
-    del trainer, model, state_dict
-    if state.is_main_process:
-        shutil.rmtree(work_dir, ignore_errors=True)
-    return TrainingResult(model_dir=model_dir, log_history_path=log_path, log_history=history,
-                          optimizer_steps=schedule(params, world).max_steps, seconds=time.perf_counter() - t0,
-                          parameter_change=change, trainable_parameters=trainable)
+    return finish_phase(trainer, tokenizer, start_model=start_model, params=params, output_dir=output_dir,
+                        work_dir=work_dir, state=state, sharded=sharded, before=before,
+                        trained_with="trl.GRPOTrainer", optimizer_steps=schedule(params, world).max_steps,
+                        started=t0)

@@ -50,7 +50,7 @@ def run_challenger_training(ctx: StageContext, recompute: bool = False) -> Stage
         service = SolverServer.start(solver_spec, log_dir=ctx.folder, gpus=p.solver_server_gpus, engine=engine)
     try:
         if launched:
-            result = launched_training(ctx, "challenger", p, start_model=start, solver_url=service.base_url,
+            result = launched_training(ctx, "challenger", start_model=start, solver_url=service.base_url,
                                         solver_model=solver_spec, **arguments)
             backend = "openai_server"
         else:

@@ -25,8 +25,10 @@ def launches(params) -> bool:
     return should_launch(params, cuda_device_count())
 
 
-def launched_training(ctx: StageContext, role: str, params, **arguments) -> TrainingResult:
-    """Run the GRPO phase under `accelerate launch` and read its result."""
+def launched_training(ctx: StageContext, role: str, **arguments) -> TrainingResult:
+    """Run the GRPO phase under `accelerate launch` and read its result (`arguments`: the role's training
+    arguments, `params` among them)."""
+    params = arguments["params"]
     config = params.accelerate_config or "zero2"
     accelerate_config_path(config)  # fail early on an unknown config name
     launch_training(role, make_payload(role, **arguments), config=config,

@@ -43,7 +43,7 @@ def run_solver_training(ctx: StageContext, recompute: bool = False) -> StageResu
     arguments = dict(params=p, solver_prompt=solver_prompt, output_dir=ctx.folder, engine=ctx.params.engine,
                      seed=ctx.seed("grpo"), weights=weights)
     if launches(p):
-        result = launched_training(ctx, "solver", p, start_model=start, questions=train["question"].tolist(),
+        result = launched_training(ctx, "solver", start_model=start, questions=train["question"].tolist(),
                                     labels=train["label"].tolist(), **arguments)
     else:
         result = train_solver(start, train["question"].tolist(), train["label"].tolist(), **arguments)
