@@ -157,13 +157,16 @@ def test_a_datasets_folder_loads_its_split_and_a_missing_field_is_named(tmp_path
         run_supervised_training(ctx)
 
 
-def test_overlap_refused_and_the_sample_limit(tmp_path):
+def test_overlap_refused_parquet_rows_and_the_sample_limit(tmp_path):
     source = write_labelled(tmp_path / "labelled.jsonl")
     ctx = open_stage(tmp_path, supervised_overrides(source, "supervised_training.evaluation_overlap=refuse"))
     with pytest.raises(StageError, match=r"2 labelled questions are evaluation questions \(\{'arithmetic': 2\}\)"):
         prepare_labelled_data(ctx)
-    ctx = open_stage(tmp_path / "b", supervised_overrides(source, "supervised_training.max_questions=5"))
+    parquet = tmp_path / "labelled.parquet"  # the same rows as Parquet
+    pd.DataFrame(labelled_rows()).to_parquet(parquet)
+    ctx = open_stage(tmp_path / "b", supervised_overrides(str(parquet), "supervised_training.max_questions=5"))
     table, summary = prepare_labelled_data(ctx)
+    assert summary["unparsable_answers"] == 3 and summary["evaluation_overlap"] == {"arithmetic": 2}
     assert summary["trained_on"] == 5 and summary["drop_reasons"]["not_sampled"] == len(GOOD) - 5
     again, _ = prepare_labelled_data(ctx)
     assert again["kept"].tolist() == table["kept"].tolist()  # seeded
