@@ -1,9 +1,7 @@
 # ---
 # jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -13,10 +11,11 @@
 #
 # The Challenger of this iteration samples N candidate questions (docs/algorithm.md, step 2). Each output is parsed for its
 # last `<question>…</question>` and the Challenger's own `\boxed{}` answer (recorded, never used as a label).
+# Exact duplicates are counted and, as in the paper and the authors' code, kept unless `drop_duplicates` is on.
 # Every output stays in `questions.parquet`, with the reason it was dropped.
 
 # %% tags=["parameters"]
-run_dir = "runs/smoke"
+run_dir = None  # None: the run named by $RZERO_RUN_DIR (make lab sets it); a relative path is looked up from the kernel folder upward
 iteration = 1
 recompute = False
 
@@ -35,7 +34,8 @@ result = run_question_generation(ctx, recompute=recompute)
 s = result.summary
 display(Markdown(f"**{s['parsed']} of {s['generated']}** outputs parse (parse rate **{s['parse_rate']:.0%}**); "
                  f"the Challenger boxed its own answer in {s['challenger_boxed_rate']:.0%}; "
-                 f"{s['duplicates']} duplicates; **{s['kept']} questions** go to voting."))
+                 f"{s['duplicates']} exact duplicates ({s['duplicate_rate']:.0%} of parsed; "
+                 f"{s['duplicates_dropped']} dropped); **{s['kept']} questions** go to voting."))
 if s["parse_rate"] < 0.2:
     display(Markdown("⚠️ **Low parse rate**: this model barely follows the `<question>` format. "
                      "Try `prompts.challenger.num_demonstrations: 3` or more `max_new_tokens`."))

@@ -1,9 +1,7 @@
 # ---
 # jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -21,7 +19,7 @@
 # arms), the spread over seeds, and — for Qwen3-4B — the paper's Table 4 beside ours, with its caveat.
 
 # %% tags=["parameters"]
-output_dir = "runs/sandbox_supervised-comparison"
+output_dir = "runs/supervised_sandbox-comparison"
 
 # %%
 from IPython.display import Image, Markdown, display

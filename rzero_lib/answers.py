@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from multiprocessing.connection import wait as wait_connections
 
+from rzero_lib.processes import tied_child_env
+
 # Bounds for untrusted text. A completion longer than this is cut from the
 # front (the answer is at the end); an answer longer than this is no answer.
 MAX_TEXT_CHARS = 32_000
@@ -35,9 +37,6 @@ MAX_QUESTION_CHARS = 4_000
 
 DEFAULT_TIMEOUT_S = 5.0
 
-_BOX_COMMANDS = ("\\boxed", "\\fbox")
-
-
 def _bounded(text: str | None) -> str:
     if not text:
         return ""
@@ -45,31 +44,31 @@ def _bounded(text: str | None) -> str:
     return text[-MAX_TEXT_CHARS:] if len(text) > MAX_TEXT_CHARS else text
 
 
-def _box_content_at(text: str, start: int) -> str | None:
-    """Content of the box command whose name ends at `start`, or None if unbalanced."""
-    i = start
-    n = len(text)
-    if i < n and text[i] == "{":
-        depth = 0
-        j = i
-        while j < n:
-            ch = text[j]
-            if ch == "\\":
-                j += 2  # `\{`, `\}` and `\\` are text, not structure
-                continue
-            if ch == "{":
-                depth += 1
-            elif ch == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[i + 1 : j]
-            j += 1
-        return None
-    if i < n and text[i] == " ":
-        # `\boxed 5`: one token up to whitespace or the end of the math span.
-        m = re.match(r" +([^\s$]+)", text[i:])
-        return m.group(1) if m else None
-    return None
+_BOX_RE = re.compile(r"\\(?:boxed|fbox)")
+_BARE_BOX_RE = re.compile(r" +([^\s$]+)")
+
+
+def _closing_braces(text: str) -> dict[int, int]:
+    """Position of each `{` -> position of its matching `}`, in one left-to-right pass.
+
+    `\\{`, `\\}` and `\\\\` are text, not structure (a backslash escapes the next
+    character). A box's content starts right after a letter, never inside an
+    escape, so this one pass agrees with scanning from any box.
+    """
+    closing: dict[int, int] = {}
+    stack: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "{":
+            stack.append(i)
+        elif ch == "}" and stack:
+            closing[stack.pop()] = i
+        i += 1
+    return closing
 
 
 def extract_boxed(text: str | None) -> str | None:
@@ -77,22 +76,31 @@ def extract_boxed(text: str | None) -> str | None:
 
     Braces are balanced (nested braces are kept); an unclosed box (a truncated
     generation) is skipped in favour of the previous complete one. Empty boxes
-    and contents over `MAX_ANSWER_CHARS` count as no answer.
+    and contents over `MAX_ANSWER_CHARS` count as no answer. Linear in the
+    length of the text (one pass for the braces, one for the box commands), so
+    degenerate generations such as a thousand unclosed boxes cost milliseconds.
     """
     text = _bounded(text)
-    end = len(text)
-    while True:
-        pos = max(text.rfind(cmd, 0, end) for cmd in _BOX_COMMANDS)
-        if pos < 0:
-            return None
-        cmd = next(c for c in _BOX_COMMANDS if text.startswith(c, pos))
-        content = _box_content_at(text, pos + len(cmd))
+    starts = [m.end() for m in _BOX_RE.finditer(text)]
+    if not starts:
+        return None
+    closing = _closing_braces(text)
+    for start in reversed(starts):
+        content = None
+        if start < len(text) and text[start] == "{":
+            end = closing.get(start)
+            if end is not None:
+                content = text[start + 1 : end]
+        elif start < len(text) and text[start] == " ":
+            # `\\boxed 5`: one token up to whitespace or the end of the math span.
+            m = _BARE_BOX_RE.match(text, start)
+            content = m.group(1) if m else None
         if content is not None:
             content = content.strip()
             if not content or len(content) > MAX_ANSWER_CHARS:
                 return None
             return content
-        end = pos
+    return None
 
 
 @dataclass(frozen=True)
@@ -108,7 +116,31 @@ class ChallengerParse:
         return self.failure is None
 
 
-_QUESTION_RE = re.compile(r"<question>(.*?)</question>", re.DOTALL | re.IGNORECASE)
+_OPEN_TAG_RE = re.compile(r"<question>", re.IGNORECASE)
+_CLOSE_TAG_RE = re.compile(r"</question>", re.IGNORECASE)
+
+
+def _last_question_block(text: str) -> tuple[str, int] | None:
+    """(content, end) of the last `<question>...</question>` block, or None.
+
+    The blocks are those a lazy `<question>(.*?)</question>` scan would find
+    (each open tag is closed by the first close tag after it), found in linear
+    time: a text of a thousand unclosed open tags must not cost a rescan each.
+    """
+    opens = [m.end() for m in _OPEN_TAG_RE.finditer(text)]
+    closes = [(m.start(), m.end()) for m in _CLOSE_TAG_RE.finditer(text)]
+    last = None
+    o = c = 0
+    while o < len(opens):
+        while c < len(closes) and closes[c][0] < opens[o]:
+            c += 1
+        if c == len(closes):
+            break
+        last = (text[opens[o] : closes[c][0]], closes[c][1])
+        end = closes[c][1]
+        while o < len(opens) and opens[o] - len("<question>") < end:
+            o += 1
+    return last
 
 
 def parse_challenger_output(text: str | None) -> ChallengerParse:
@@ -120,12 +152,12 @@ def parse_challenger_output(text: str | None) -> ChallengerParse:
     text = _bounded(text)
     if not text.strip():
         return ChallengerParse(None, None, "empty_output")
-    matches = list(_QUESTION_RE.finditer(text))
-    if not matches:
+    block = _last_question_block(text)
+    if block is None:
         return ChallengerParse(None, extract_boxed(text), "no_question_tag")
-    last = matches[-1]
-    question = last.group(1).strip()
-    answer = extract_boxed(text[last.end() :])
+    question, end = block
+    question = question.strip()
+    answer = extract_boxed(text[end:])
     if not question:
         return ChallengerParse(None, answer, "empty_question")
     if len(question) > MAX_QUESTION_CHARS:
@@ -141,15 +173,15 @@ def normalize_answer(answer: str | None) -> str:
     """A cheap canonical string: same string => same answer (not the converse)."""
     if answer is None:
         return ""
-    s = str(answer)[:MAX_ANSWER_CHARS].strip()
+    s = str(answer).strip()
     s = s.rstrip(".").strip("$")
     s = _SPACING_RE.sub("", s)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     s = s.rstrip(".")
     if s.startswith("{") and s.endswith("}") and _balanced(s[1:-1]):
         s = s[1:-1]
-    if _INT_RE.match(s):
-        s = str(int(s))  # "+007" -> "7"
+    if len(s) <= MAX_ANSWER_CHARS and _INT_RE.match(s):
+        s = str(int(s))  # "+007" -> "7" (bounded: Python refuses int() of over 4300 digits)
     return s
 
 
@@ -198,6 +230,8 @@ def fast_equivalence(a: str | None, b: str | None) -> bool | None:
         return False
     if na == nb:
         return True
+    if len(na) > MAX_ANSWER_CHARS or len(nb) > MAX_ANSWER_CHARS:
+        return False  # too long for math-verify: only an exact match (above) makes them equal
     ra, rb = _as_rational(na), _as_rational(nb)
     if ra is not None and rb is not None:
         if ra == rb:
@@ -228,7 +262,7 @@ class _Worker:
     """
 
     def __init__(self) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+        env = tied_child_env(dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1"))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", WORKER_MODULE],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
@@ -348,8 +382,8 @@ class EquivalenceChecker:
     # -- internals --------------------------------------------------------
     @staticmethod
     def _key(a: str, b: str) -> tuple[str, str]:
-        a = str(a)[:MAX_ANSWER_CHARS].strip()
-        b = str(b)[:MAX_ANSWER_CHARS].strip()
+        a = str(a).strip()
+        b = str(b).strip()
         return (a, b) if a <= b else (b, a)
 
     def _remember(self, key, verdict: bool) -> None:

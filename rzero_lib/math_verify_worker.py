@@ -15,6 +15,8 @@ import logging
 import sys
 from collections import OrderedDict
 
+from rzero_lib.processes import watch_parent
+
 PARSE_CACHE_SIZE = 20_000
 
 
@@ -53,6 +55,7 @@ def number_vs_variable_expression(a, b) -> bool:
 
 
 def main() -> None:
+    watch_parent()  # a worker stuck in a pathological parse must not outlive its parent
     import math_verify  # noqa: F401  (pay the import before saying ready)
 
     logging.disable(logging.WARNING)  # math-verify warns on every call that we disabled its signal timeouts

@@ -47,6 +47,25 @@ def validate_model_spec(spec: str) -> str:
         if not path.is_dir() or not ((path / "config.json").exists() or (path / "adapter_config.json").exists()):
             raise ModelSpecError(f"'{spec}' exists but is not a Hugging Face model or adapter folder")
         return spec
-    if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+    if looks_like_path(spec):
         raise ModelSpecError(f"model folder '{spec}' does not exist")
     return spec  # a hub id; whether it is reachable is only known when loading
+
+
+def looks_like_path(spec: str) -> bool:
+    """A spec that can only be a local path (a hub id is `name` or `org/name`)."""
+    return spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec or spec.endswith("/")
+
+
+def resolve_model_spec(spec: str) -> str:
+    """`validate_model_spec`, and an existing local folder as an absolute path.
+
+    Resolved once, where the user ran the command: a relative `models/mymodel`
+    must not be read later from a stage's folder (where it would not exist and
+    would be taken for a hub id).
+    """
+    spec = validate_model_spec(spec)
+    path = Path(spec).expanduser()
+    if builtin_name(spec) is None and path.exists():
+        return str(path.resolve())
+    return spec

@@ -1,7 +1,7 @@
 """The roles' prompts and how chat messages become the text a model continues.
 
-The paper's prompts (paraphrased from its description, not the authors'
-strings), the arithmetic-domain prompts of the CPU demo, and `PromptSpec`
+The math prompts (verbatim, the strings the authors' models were trained
+on), the arithmetic-domain prompts of the CPU demo, and `PromptSpec`
 (system prompt, user turn, optional format demonstrations: small models follow
 the roles' formats only with demonstrations, docs/notes.md). Every prompt is
 rendered to text here, once, so generation and training cannot render it
@@ -19,17 +19,27 @@ from rzero_lib.arithmetic import generate_problems
 
 Message = dict[str, str]
 
-# --- paper prompts (math domain) -------------------------------------------
-
+# --- math domain: the authors' prompts, verbatim ----------------------------------
+# Source: github.com/Chengsong-Huang/R-Zero @5699329, verl/utils/dataset.py:167-196 (Challenger training and
+# the Solver), identical in question_generate/question_generate.py:63-88 (question generation) and, for the
+# Solver, in the reward server, the voting script and the math evaluation. The paper's appendix prints the same
+# prompts typeset (per secondary transcriptions: "30%" without the space, no "**", "final answer" with a space),
+# which we read as LaTeX rendering of these strings (not checked against the PDF). The same prompts serve both
+# presets. tests/fixtures/authors_prompts/ holds the source text with its sha256; a test compares.
 CHALLENGER_SYSTEM_PAPER = (
     "You are an expert competition-math problem setter.\n"
-    "First, privately think step by step to design a brand-new, non-trivial problem. It may come "
-    "from any area of mathematics (algebra, geometry, number theory, combinatorics, probability, "
-    "statistics, calculus, ...). Aim for a difficulty that fewer than 30% of advanced high-school "
-    "students could solve, and do not reuse textbook or famous contest problems.\n"
-    "Then, without revealing your private thoughts, output exactly these two blocks and nothing else:\n\n"
-    "<question>\nThe full problem statement\n</question>\n\n"
+    "FIRST, in your private scratch-pad, think step-by-step to design a brand-new, non-trivial problem. "
+    "The problem could come from any field of mathematics, including but not limited to algebra, geometry, "
+    "number theory, combinatorics, prealgebra, probability, statistics, and calculus. "
+    "Aim for a difficulty such that fewer than 30 % of advanced high-school students could solve it. "
+    "Avoid re-using textbook clich\u00e9s or famous contest problems.\n"
+    "THEN, without revealing any of your private thoughts, output **exactly** the following two blocks:\n\n"
+    "<question>\n"
+    "{The full problem statement on one or more lines}\n"
+    "</question>\n\n"
     "\\boxed{final_answer}"
+    "\n\n"
+    "Do NOT output anything else\u2014no explanations, no extra markup."
 )
 CHALLENGER_USER_PAPER = (
     "Generate one new, challenging reasoning question now. "

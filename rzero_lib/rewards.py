@@ -4,7 +4,9 @@ Challenger: `uncertainty_reward` (paper `1 - 2|p̂ - 1/2|`, authors' code
 `min(p̂, 1 - p̂)`), `repetition_penalty` (`λ|C|/B` over average-linkage clusters
 of `1 - BLEU` distances cut at τ, bit-identical to the authors' nltk + sklearn
 construction), combined by `challenger_rewards` (paper `max(0, r_unc - r_rep)`,
-0 for a format failure; code `r_unc - r_rep`, -1). Solver: `solver_reward`, 1
+0 for a format failure; code `r_unc - r_rep`, `-1 - r_rep` for a failure; B
+counts every rollout of the step, failures included). `authors_2025_gate`
+reproduces a bug of the authors' reward server (opt-in). Solver: `solver_reward`, 1
 when the boxed answer is equivalent to the pseudo-label, optionally mixed with
 the authors' format term. Exactness, memory and choices: docs/algorithm.md, "Rewards".
 """
@@ -198,9 +200,10 @@ def repetition_penalty(
 class ChallengerReward:
     """One Challenger completion's reward and its parts.
 
-    `uncertainty`, `penalty`, `p_hat` and `cluster_size` are None for a format
-    failure (there is no question), so means over them are means over the
-    parsed questions.
+    `uncertainty` and `p_hat` are None for a format failure (there is no
+    question), so means over them are means over the parsed questions. A
+    failure is its own cluster (`cluster_size` 1, `penalty` λ/B): the code form
+    subtracts it, the paper form rewards a failure 0 whatever its penalty.
     """
 
     reward: float
@@ -225,8 +228,12 @@ def challenger_reward_components(
 
     `parsed_questions[i]` is None for a format failure; `p_hats[i]` is the
     Solver's majority fraction for that question (ignored, may be None, for a
-    failure). The repetition penalty is computed over the parsed questions
-    only (B = their number).
+    failure). The penalty's B is the number of completions, failures included
+    (the paper's r_rep = |C_k|/B over the step's batch, and the authors' code,
+    examples/reward_function/caller_penalty.py:136-143 @5699329). There a
+    failure's question is "", whose BLEU with every sentence is 0 in nltk, so
+    each failure is a singleton cluster and never joins another: clustering the
+    parsed questions alone gives the same clusters.
     """
     _check_form(form)
     penalty_threshold = _check_real("penalty_threshold", penalty_threshold, 0.0, 1.0, low_open=True)
@@ -250,17 +257,19 @@ def challenger_reward_components(
         checked_p_hats[i] = _check_real(f"p_hats[{i}]", p_hats[i], 0.0, 1.0)
     labels = repetition_clusters([parsed_questions[i] for i in parsed_index], penalty_threshold)
     sizes = np.bincount(np.asarray(labels, dtype=np.int64)) if labels else np.zeros(0, np.int64)
-    n_parsed = len(parsed_index)
-    failure_reward = PAPER_FORMAT_FAILURE_REWARD if form == "paper" else CODE_FORMAT_FAILURE_REWARD
+    batch = len(parsed_questions)
+    failure_penalty = penalty_weight / batch if batch else 0.0
+    failure_reward = (PAPER_FORMAT_FAILURE_REWARD if form == "paper"
+                      else CODE_FORMAT_FAILURE_REWARD - failure_penalty)
 
     results: list[ChallengerReward] = [
-        ChallengerReward(failure_reward, True, None, None, None, None) for _ in parsed_questions
+        ChallengerReward(failure_reward, True, None, failure_penalty, None, 1) for _ in parsed_questions
     ]
     for position, i in enumerate(parsed_index):
         p_hat = checked_p_hats[i]
         uncertainty = uncertainty_reward(p_hat, form)
         cluster_size = int(sizes[labels[position]])
-        penalty = penalty_weight * cluster_size / n_parsed
+        penalty = penalty_weight * cluster_size / batch
         reward = uncertainty - penalty
         if form == "paper":
             reward = max(0.0, reward)
@@ -282,6 +291,28 @@ def challenger_rewards(
             parsed_questions, p_hats, form, penalty_threshold, penalty_weight
         )
     ]
+
+
+ANSWER_GATES = ("none", "authors_2025")
+AUTHORS_2025_GATE_MIN_SCORE = 0.1
+
+
+def authors_2025_gate(p_hat: float, majority_answer: str | None, challenger_answer: str | None) -> float:
+    """The score the authors' reward server returned before 2025-12-10: a BUG, reproduced on request.
+
+    vllm_service_init/start_vllm_server.py (af4a941 .. 4ffa715; removed in
+    9409808) returned p̂ only when the Solver's majority string equalled the
+    Challenger's answer and p̂ > 0.1, else 0. Through an indexing bug that
+    answer was the *last character* of the Challenger's boxed string
+    (`answers[-1]` of a string), and "e" (from "None") when it boxed nothing.
+    So a question scores only if the Solver's majority is exactly that one
+    character and at least 2 of 10 samples agree. The published numbers were
+    probably made with it (inference from the dates). rzero's Challenger answer
+    is the box after its last question, the authors' the last box anywhere.
+    """
+    p_hat = _check_real("p_hat", p_hat, 0.0, 1.0)
+    golden = (challenger_answer or "None").strip()[-1:]
+    return p_hat if majority_answer == golden and p_hat > AUTHORS_2025_GATE_MIN_SCORE else 0.0
 
 
 def summarize_challenger_rewards(components: list[ChallengerReward]) -> dict[str, float]:

@@ -3,9 +3,12 @@
 `majority_vote` groups the m extracted answers into math-equivalence classes
 and returns the majority answer and p̂ = |majority group| / m;
 `majority_vote_many` does many questions with all their math-verify pairs in
-one batch. `band_filter` is the paper's band |p̂ − ½| ≤ δ (or the authors'
-bounds) and the one place that rule is written; `drop_reason` adds the
-authors' drops. The grouping rule: docs/algorithm.md, "Voting".
+one batch. `VoteRules` adds the authors' vote quirks (a box-less sample votes
+"None"; answers that both contain "no " are one group). `band_filter` is the
+paper's band |p̂ − ½| ≤ δ (or the authors' bounds) and the one place that rule
+is written; `drop_reason` adds the drop rules (`FilterSettings`: paper `off`,
+the authors' code, or rzero's earlier English/LaTeX rules). The grouping rule
+and the rules' sources: docs/algorithm.md, "Voting".
 """
 
 from __future__ import annotations
@@ -15,6 +18,40 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rzero_lib.answers import EquivalenceChecker, default_checker, normalize_answer
+
+NO_ANSWER_VOTES = ("exclude", "none_string")
+# mathruler's `extract_boxed_content` returns this string for a completion without a closed box; the
+# authors' voting and reward server count it as an ordinary vote (question_evaluate/evaluate.py:118-119).
+NONE_STRING_VOTE = "None"
+
+
+@dataclass(frozen=True)
+class VoteRules:
+    """How sampled answers become votes.
+
+    `no_answer_vote`: `exclude` (paper: a sample without an answer never votes
+    but counts in m) or `none_string` (authors' code: it votes "None", which
+    can win). `merge_no_answers`: answers that both contain "no " (any case)
+    are equivalent (authors' code). p̂ = |majority| / m either way: with rzero's
+    extraction every sample is a vote under `none_string` (an empty box is
+    "None" too, where the authors drop it from their voting denominator).
+    """
+
+    no_answer_vote: str = "exclude"
+    merge_no_answers: bool = False
+
+    def __post_init__(self) -> None:
+        if self.no_answer_vote not in NO_ANSWER_VOTES:
+            raise ValueError(f"no_answer_vote must be one of {NO_ANSWER_VOTES}, got {self.no_answer_vote!r}")
+
+    def ballots(self, answers: Sequence[str | None]) -> list[str | None]:
+        if self.no_answer_vote == "exclude":
+            return list(answers)
+        return [a if a is not None and str(a).strip() else NONE_STRING_VOTE for a in answers]
+
+    def merged(self, a: str, b: str) -> bool:
+        """True when the rules make `a` and `b` one group without an equivalence check."""
+        return self.merge_no_answers and "no " in a.lower() and "no " in b.lower()
 
 
 @dataclass(frozen=True)
@@ -87,7 +124,7 @@ def _distinct_keys(answers: Sequence[str | None]) -> tuple[list[str], dict[str, 
 
 def majority_vote_many(answer_lists: Sequence[Sequence[str | None]],
                        checker: EquivalenceChecker | None = None,
-                       timeout_s: float | None = None) -> list[VoteResult]:
+                       timeout_s: float | None = None, rules: VoteRules = VoteRules()) -> list[VoteResult]:
     """Majority vote for many questions at once.
 
     The greedy grouping runs on distinct normalised answers only, and the
@@ -97,7 +134,7 @@ def majority_vote_many(answer_lists: Sequence[Sequence[str | None]],
     really makes, and math-verify runs in parallel across questions.
     """
     checker = checker or default_checker()
-    cleaned = [_check_answers(answers) for answers in answer_lists]
+    cleaned = [_check_answers(rules.ballots(answers)) for answers in answer_lists]
     plans = [_distinct_keys(answers) for answers in cleaned]
     # Per question: groups of key indices; `cursor` = (key being placed, group being tried).
     key_groups: list[list[list[int]]] = [[[0]] if keys else [] for keys, _ in plans]
@@ -111,7 +148,12 @@ def majority_vote_many(answer_lists: Sequence[Sequence[str | None]],
         if not asks:
             break
         pairs = [(plans[q][1][plans[q][0][key_groups[q][g][0]]], plans[q][1][plans[q][0][x]]) for q, x, g in asks]
-        verdicts = checker.equivalent_many(pairs, timeout_s=timeout_s)
+        verdicts = [rules.merged(a, b) for a, b in pairs]
+        to_check = [i for i, merged in enumerate(verdicts) if not merged]
+        if to_check:
+            checked = checker.equivalent_many([pairs[i] for i in to_check], timeout_s=timeout_s)
+            for i, same in zip(to_check, checked):
+                verdicts[i] = same
         for (q, x, g), same in zip(asks, verdicts):
             groups = key_groups[q]
             if same:
@@ -137,9 +179,9 @@ def majority_vote_many(answer_lists: Sequence[Sequence[str | None]],
 
 
 def majority_vote(answers: Sequence[str | None], checker: EquivalenceChecker | None = None,
-                  timeout_s: float | None = None) -> VoteResult:
+                  timeout_s: float | None = None, rules: VoteRules = VoteRules()) -> VoteResult:
     """Majority vote over one question's m sampled answers (None = no extractable answer)."""
-    return majority_vote_many([answers], checker=checker, timeout_s=timeout_s)[0]
+    return majority_vote_many([answers], checker=checker, timeout_s=timeout_s, rules=rules)[0]
 
 
 def majority_vote_naive(answers: Sequence[str | None], timeout_s: int = 5) -> VoteResult:
@@ -201,27 +243,67 @@ def band_filter(p_hat: float, delta: float = 0.25, bounds: tuple[float, float] |
     return abs(p_hat - 0.5) <= delta + eps
 
 
+PROOF_RULES = ("off", "english", "authors")
+TEXT_ANSWER_RULES = ("off", "latex", "authors")
+EMPTY_ANSWER_RULES = ("off", "normalized", "authors")
+
 _PROOF_RE = re.compile(r"\b(prove|proof|proves|show that|demonstrate that)\b", re.IGNORECASE)
 
 
-def is_proof_question(question: str) -> bool:
-    """Questions that ask for a proof have no single checkable answer (authors' code drops them)."""
-    return bool(_PROOF_RE.search(question or ""))
+def _check_rule(name: str, rule: str, allowed: tuple[str, ...]) -> None:
+    if rule not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {rule!r}")
+
+
+def is_proof_question(question: str, rule: str = "authors") -> bool:
+    """Questions dropped as proofs (no single checkable answer).
+
+    authors: contains "证明" ("prove") or "box" in any case, as the authors'
+    voting script does (question_evaluate/evaluate.py:169; "box" also drops
+    questions about boxes); english: rzero's earlier regex for prove / proof /
+    show that / demonstrate that, which also drops answerable questions
+    ("Show that ... and find the smallest n"); off: nothing.
+    """
+    _check_rule("proof_rule", rule, PROOF_RULES)
+    question = question or ""
+    if rule == "authors":
+        return "证明" in question or "box" in question.lower()
+    return rule == "english" and bool(_PROOF_RE.search(question))
+
+
+def is_text_answer(answer: str, rule: str = "authors") -> bool:
+    """authors: "text" anywhere in the answer, any case (evaluate.py:169); latex: contains `\\text`; off."""
+    _check_rule("text_answer_rule", rule, TEXT_ANSWER_RULES)
+    if rule == "authors":
+        return "text" in answer.lower()
+    return rule == "latex" and "\\text" in answer
+
+
+def is_empty_answer(answer: str, rule: str = "authors") -> bool:
+    """authors: exactly "" or "None" (question_evaluate/upload.py:47); normalized: ""/none/null after
+    normalisation, any case; off."""
+    _check_rule("empty_answer_rule", rule, EMPTY_ANSWER_RULES)
+    if rule == "authors":
+        return answer in ("", NONE_STRING_VOTE)
+    return rule == "normalized" and normalize_answer(answer).lower() in ("", "none", "null")
 
 
 @dataclass(frozen=True)
 class FilterSettings:
-    """Which drops apply when building the Solver's training set."""
+    """Which drops apply when building the Solver's training set (defaults: the paper's band only)."""
 
     band_delta: float = 0.25
     band_bounds: tuple[float, float] | None = None
-    drop_proof_questions: bool = True
-    drop_empty_majority: bool = True
-    drop_text_answers: bool = True
+    proof_rule: str = "off"
+    text_answer_rule: str = "off"
+    empty_answer_rule: str = "off"
     apply_band: bool = True
 
     def __post_init__(self) -> None:
         _check_delta(self.band_delta)
+        _check_rule("proof_rule", self.proof_rule, PROOF_RULES)
+        _check_rule("text_answer_rule", self.text_answer_rule, TEXT_ANSWER_RULES)
+        _check_rule("empty_answer_rule", self.empty_answer_rule, EMPTY_ANSWER_RULES)
 
 
 def drop_reason(question: str, vote: VoteResult, settings: FilterSettings = FilterSettings()) -> str | None:
@@ -232,12 +314,25 @@ def drop_reason(question: str, vote: VoteResult, settings: FilterSettings = Filt
     """
     if vote.answer is None:
         return "no_answer"
-    if settings.drop_empty_majority and normalize_answer(vote.answer).lower() in ("", "none", "null"):
+    if is_empty_answer(vote.answer, settings.empty_answer_rule):
         return "empty_majority"
-    if settings.drop_proof_questions and is_proof_question(question):
+    if is_proof_question(question, settings.proof_rule):
         return "proof_question"
-    if settings.drop_text_answers and "\\text" in vote.answer:
+    if is_text_answer(vote.answer, settings.text_answer_rule):
         return "text_answer"
     if settings.apply_band and not band_filter(vote.p_hat, settings.band_delta, settings.band_bounds):
         return "outside_band"
     return None
+
+
+def vote_rules_of(voting_params) -> VoteRules:
+    """The `VoteRules` of a run's `voting` parameters (used by the voting stage and the Challenger reward)."""
+    return VoteRules(no_answer_vote=voting_params.no_answer_vote, merge_no_answers=voting_params.merge_no_answers)
+
+
+def filter_settings_of(voting_params) -> FilterSettings:
+    """The `FilterSettings` of a run's `voting` parameters."""
+    p = voting_params
+    return FilterSettings(band_delta=p.band_delta, band_bounds=p.band_bounds, apply_band=p.apply_band,
+                          proof_rule=p.proof_rule, text_answer_rule=p.text_answer_rule,
+                          empty_answer_rule=p.empty_answer_rule)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -107,6 +110,41 @@ class ChatEndpoint:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def run_parent(script: str) -> tuple[subprocess.Popen, list[str]]:
+    """A parent process running `script`; returns it and the first line it prints, split."""
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE, text=True,
+                            cwd=REPO_ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    line = proc.stdout.readline().split()
+    assert line, "the parent printed nothing"
+    return proc, line
+
+
+class EchoHeadersEndpoint:
+    """An endpoint on 127.0.0.1 that answers every POST with 401 and the request's headers in its error body
+    (some proxies do): a key that reaches an error message would show."""
+
+    def __init__(self):
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server API)
+                self.rfile.read(int(self.headers["Content-Length"]))
+                body = json.dumps({"error": {"message": "invalid key", "request_headers": dict(self.headers),
+                                             "raw": f"Authorization: {self.headers.get('Authorization')}"}})
+                self.send_response(401)
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
 
     def close(self):

@@ -47,6 +47,17 @@ def is_adapter(path: str | Path) -> bool:
     return (Path(path) / "adapter_config.json").exists()
 
 
+def base_model_of(path: str | Path, info: dict) -> str:
+    """The base an adapter folder merges into: its recorded relative location when that exists (a copied
+    or moved run directory uses its own base), else the spec recorded when it was saved."""
+    relative = info.get("base_model_path")
+    if relative:
+        candidate = (Path(path) / relative).resolve()
+        if candidate.exists():
+            return str(candidate)
+    return info["base_model"]
+
+
 def resolve_model_path(spec: str) -> str:
     """A loadable location for `spec`: a local folder (built-ins are built) or a hub id."""
     spec = validate_model_spec(spec)
@@ -63,7 +74,8 @@ def load_tokenizer(spec: str):
     path = resolve_model_path(spec)
     if is_adapter(path):
         info = model_info(path)
-        tok_path = path if (Path(path) / "tokenizer_config.json").exists() else resolve_model_path(info["base_model"])
+        tok_path = path if (Path(path) / "tokenizer_config.json").exists() else \
+            resolve_model_path(base_model_of(path, info))
     else:
         tok_path = path
     try:
@@ -89,7 +101,7 @@ def load_model(spec: str, dtype: str = "auto", device: str = "auto"):
         info = model_info(path)
         if "base_model" not in info:
             raise ModelSpecError(f"adapter folder {path} has no {MODEL_INFO_FILE} naming its base model")
-        base, _ = load_model(info["base_model"], dtype=dtype, device=device)
+        base, _ = load_model(base_model_of(path, info), dtype=dtype, device=device)
         model = PeftModel.from_pretrained(base, path).merge_and_unload()
     else:
         try:
@@ -112,13 +124,17 @@ def save_model(model, tokenizer, target: str | Path, *, base_model: str, kind: s
     """Save a model (or LoRA adapter) folder atomically with its `rzero_model.json`.
 
     `kind` is "full" or "lora"; for "lora", `base_model` is what the adapter
-    must be merged into (itself possibly an adapter folder).
+    must be merged into (itself possibly an adapter folder). A local base is
+    also recorded relative to the target, so that copying the folders
+    together (a run directory) keeps the pair.
     """
     target = Path(target)
     with atomic_folder(target) as tmp:
         model.save_pretrained(tmp, state_dict=state_dict)  # state_dict: weights gathered from ZeRO-3/FSDP ranks
         tokenizer.save_pretrained(tmp)
         info = {"kind": kind, "base_model": base_model, **(extra or {})}
+        if Path(base_model).is_absolute() and Path(base_model).exists():
+            info["base_model_path"] = os.path.relpath(base_model, target.resolve())
         (tmp / MODEL_INFO_FILE).write_text(json.dumps(info, indent=2))
     return target
 

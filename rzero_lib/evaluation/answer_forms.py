@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from rzero_lib.answers import MAX_ANSWER_CHARS
-
 
 def number_gold(value) -> str:
     """27.0 -> "27", "025" -> "25", "70,000" -> "70000"; other values as stripped strings."""
@@ -98,7 +96,7 @@ E_NOTATION_RE = re.compile(r"([+-]?\d+(?:\.\d+)?)[eE]([+-]?\d+)")
 
 def clean_math(s: str) -> str:
     """Light surface clean-up before math-verify (applied to both gold and prediction)."""
-    t = strip_dollars(str(s)[:MAX_ANSWER_CHARS])
+    t = strip_dollars(str(s))  # never truncated: two long answers that differ must stay different
     t = re.sub(r"(\d)\.(?=[^\d]|$)", r"\1", t) if re.search(r"\d\.(?!\d)", t) else t  # "-1./3" -> "-1/3"
     m = E_NOTATION_RE.fullmatch(t.strip())
     if m:  # math-verify does not read "4.5e33"

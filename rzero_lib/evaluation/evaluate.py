@@ -105,7 +105,7 @@ def judge_wrong_answers(params, items, scores) -> list[bool | None] | None:
             continue
         reply = chat_completion(judge.base_url, judge.model, judge.api_key_env,
                                 [{"role": "user", "content": JUDGE_PROMPT.format(gold=it.gold, pred=sc.extracted)}],
-                                max_tokens=4, temperature=0.0)
+                                max_tokens=4, temperature=judge.temperature)
         out[k] = reply.strip().lower().startswith("yes")
     return out
 

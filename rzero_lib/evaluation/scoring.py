@@ -120,7 +120,7 @@ def _extract_text(text: str) -> str | None:
     cues = _TEXT_CUE_RE.findall(text)
     if cues:
         ans = cues[-1].strip().strip("*").strip()
-        return ans[:MAX_ANSWER_CHARS] or None
+        return ans if 0 < len(ans) <= MAX_ANSWER_CHARS else None  # too long is no answer, as for a box
     return None
 
 

@@ -18,21 +18,28 @@ docs/supervised.md.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from rzero_lib.atomic_files import write_json_atomic
 from rzero_lib.config import ParamsError, RunParams, params_from_dict, params_to_dict
 from rzero_lib.pipeline.driver import (
-    PipelineError,
-    ipc_kernel_manager,
+    KERNEL_START_TIMEOUT_S,
+    NOTEBOOK,
+    RUNNING_NOTEBOOK,
+    StageKernels,
+    keep_failed_notebook,
+    kernel_dir_prefix,
     log,
-    notebooks_dir,
     run_pipeline,
 )
-from rzero_lib.pipeline.rundir import stage_key
+from rzero_lib.pipeline.notebooks import check_notebooks, notebooks_dir, stage_notebook
+from rzero_lib.pipeline.rundir import PipelineError, stage_key
 
-COMPARISON_NOTEBOOK = "10_supervised_comparison.ipynb"
+COMPARISON_NOTEBOOK = "10_supervised_comparison.py"
 ARMS_FILE = "arms.json"
 ARM_LABELS = {
     "base": "base model",
@@ -116,18 +123,28 @@ def run_comparison(params: RunParams, *, seeds: list[int] | None = None, runs_ro
 
 
 def execute_comparison_notebook(output_dir: Path, kernel_name: str, progress: bool = True) -> Path:
-    """Notebook 10 on `output_dir/arms.json`, executed into `output_dir/notebook.ipynb`."""
+    """Notebook 10 on `output_dir/arms.json`, executed into `output_dir/notebook.ipynb` (written under its running
+    name first, like a stage's; its kernel is stopped with everything it started, also on Ctrl-C)."""
     import papermill as pm
 
     notebook = notebooks_dir() / COMPARISON_NOTEBOOK
-    executed = output_dir / "notebook.ipynb"
+    check_notebooks([notebook])
+    executed, running = output_dir / NOTEBOOK, output_dir / RUNNING_NOTEBOOK
+    runtime = Path(tempfile.mkdtemp(prefix=kernel_dir_prefix()))
+    kernels = StageKernels(runtime, {})
     try:
-        pm.execute_notebook(str(notebook), str(executed), parameters={"output_dir": str(output_dir.resolve())},
-                            kernel_name=kernel_name, progress_bar=progress, cwd=str(output_dir), log_output=False,
-                            kernel_manager_class=ipc_kernel_manager())
+        kernels.run(lambda: pm.execute_notebook(
+            stage_notebook(notebook), str(running), parameters={"output_dir": str(output_dir.resolve())},
+            kernel_name=kernel_name, progress_bar=progress, cwd=str(output_dir), log_output=False,
+            start_timeout=KERNEL_START_TIMEOUT_S, kernel_manager_class=kernels.manager_class()))
+        os.replace(running, executed)
     except pm.PapermillExecutionError as e:
         raise PipelineError(f"the comparison notebook failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
                             f"  executed notebook (with the error): {executed}") from None
+    finally:
+        kernels.kill_remaining()
+        keep_failed_notebook(running, executed)
+        shutil.rmtree(runtime, ignore_errors=True)
     return executed
 
 

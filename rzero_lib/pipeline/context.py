@@ -4,8 +4,9 @@ Each `run_<stage>(ctx)` reads only the artifacts it names, writes only inside
 its own folder (atomically), writes `manifest.json` last (`ctx.finish`), and
 returns a `StageResult`. Called on a finished stage it loads the artifacts
 instead of recomputing (`recompute=True` redoes the work), so any stage's
-notebook can be opened against an existing run. Failure injection for tests:
-`RZERO_FAIL_STAGE=iter_01/voting` makes that stage raise before any work.
+notebook can be opened against an existing run (`locate_run_dir` resolves the
+notebook's `run_dir` parameter wherever its kernel starts). Failure injection for
+tests: `RZERO_FAIL_STAGE=iter_01/voting` makes that stage raise before any work.
 """
 
 from __future__ import annotations
@@ -18,15 +19,46 @@ from pathlib import Path
 import pandas as pd
 
 from rzero_lib.atomic_files import clean_partials
-from rzero_lib.config import RunParams, params_hash
+from rzero_lib.config import RunParams
 from rzero_lib.domains import resolve_prompts
 from rzero_lib.engine.generation import engine_generator
-from rzero_lib.pipeline.rundir import RunDir, stage_key, write_manifest
+from rzero_lib.pipeline.resume import stage_params_hash
+from rzero_lib.pipeline.rundir import (
+    DEFERRED_COMMIT_ENV,
+    PARAMS_FILE,
+    RunDir,
+    stage_key,
+    write_manifest,
+)
 from rzero_lib.prompts import PromptSpec
 from rzero_lib.sampling import Generator
 from rzero_lib.seeds import derive_seed
 
 FAIL_ENV = "RZERO_FAIL_STAGE"
+RUN_DIR_ENV = "RZERO_RUN_DIR"  # the run a notebook opened by hand works on when its run_dir is None
+
+
+def locate_run_dir(run_dir: str | Path | None) -> Path:
+    """The run directory a notebook's `run_dir` parameter names.
+
+    None means $RZERO_RUN_DIR (`make lab RUN=runs/<name>` sets it). An absolute path is taken as it is. A
+    relative one is looked up from the current folder and then from each folder above it, so a kernel
+    that JupyterLab starts in notebooks/ finds runs/<name> at the repository root. (The pipeline always
+    passes an absolute path.)
+    """
+    if run_dir is None:
+        run_dir = os.environ.get(RUN_DIR_ENV)
+        if not run_dir:
+            raise FileNotFoundError(f"no run directory: set run_dir in the parameters cell, or start JupyterLab "
+                                    f"with {RUN_DIR_ENV} naming a run (make lab RUN=runs/<name>)")
+    path = Path(run_dir).expanduser()
+    if path.is_absolute():
+        return path
+    here = Path.cwd()
+    for base in (here, *here.parents):
+        if (base / path / PARAMS_FILE).is_file():
+            return (base / path).resolve()
+    return (here / path).resolve()  # not a run directory anywhere: RunDir.load_params says so
 
 
 class StageError(RuntimeError):
@@ -50,8 +82,8 @@ class StageContext:
     started_at: float
 
     @classmethod
-    def open(cls, run_dir: str | Path, iteration: int | None, stage: str) -> StageContext:
-        run = RunDir.at(run_dir)
+    def open(cls, run_dir: str | Path | None, iteration: int | None, stage: str) -> StageContext:
+        run = RunDir.at(locate_run_dir(run_dir))
         params = run.load_params()
         folder = run.stage_folder(iteration, stage)
         folder.mkdir(parents=True, exist_ok=True)
@@ -64,6 +96,11 @@ class StageContext:
     @property
     def key(self) -> str:
         return stage_key(self.iteration, self.stage)
+
+    @property
+    def params_hash(self) -> str:
+        """The hash of the parameters that affect this stage (`pipeline.resume.stage_parameters`)."""
+        return stage_params_hash(self.params, self.stage)
 
     @property
     def done(self) -> bool:
@@ -86,10 +123,15 @@ class StageContext:
         return engine_generator(spec, self.params.engine, seed=self.params.seed)
 
     def finish(self, *, inputs: dict, outputs: list, summary: dict, extra: dict | None = None) -> dict:
-        manifest = write_manifest(self.folder, stage=self.stage, iteration=self.iteration, inputs=inputs,
-                                  outputs=outputs, params_hash=params_hash(self.params), started_at=self.started_at,
-                                  summary=summary, extra=extra)
-        self.run.update_state(self.key, manifest)
+        """Write the stage's manifest (last). Paths inside the run are recorded relative to it. Under the
+        driver the manifest is pending until the driver has the executed notebook in place and commits it."""
+        portable = self.run.portable
+        deferred = os.environ.get(DEFERRED_COMMIT_ENV) == "1"
+        manifest = write_manifest(self.folder, stage=self.stage, iteration=self.iteration, inputs=portable(inputs),
+                                  outputs=outputs, params_hash=self.params_hash, started_at=self.started_at,
+                                  summary=portable(summary), extra=portable(extra or {}), pending=deferred)
+        if not deferred:
+            self.run.update_state(self.key, manifest)
         return manifest
 
     def loaded_result(self, **files: str) -> StageResult:

@@ -3,9 +3,13 @@
 `runs/<name>/params.yaml` (frozen), `state.json`, `iter_KK/<stage>/` and
 `report/`. A stage is done when its `manifest.json` exists; artifacts are
 written atomically and the manifest last, so a crash never leaves a stage that
-looks complete. Lineage follows the paper: Challenger_k starts from
-Challenger_{k-1}, Solver_k from Solver_{k-1}, and iteration k's questions are
-labelled by Solver_{k-1}. Contracts: docs/design.md, "The run directory".
+looks complete. Under the driver the stage writes `manifest.pending.json` and
+the driver commits it after the executed notebook (and the report's HTML) are
+in place. Paths inside the run directory are recorded relative to it, so a
+copied or moved run resumes with its own models. Lineage follows the paper:
+Challenger_k starts from Challenger_{k-1}, Solver_k from Solver_{k-1}, and
+iteration k's questions are labelled by Solver_{k-1}. Contracts:
+docs/design.md, "The run directory".
 """
 
 from __future__ import annotations
@@ -22,9 +26,12 @@ from pathlib import Path
 import yaml
 
 from rzero_lib.atomic_files import write_json_atomic, write_text_atomic
-from rzero_lib.config import RunParams, params_from_dict, params_to_dict
+from rzero_lib.config import ParamsError, RunParams, params_from_dict, params_to_dict, read_yaml
 
 MANIFEST = "manifest.json"
+PENDING_MANIFEST = "manifest.pending.json"  # written by a stage under the driver, committed by the driver
+# Set by the driver in a stage's kernel: write PENDING_MANIFEST and leave the commit (and state.json) to the driver.
+DEFERRED_COMMIT_ENV = "RZERO_DEFERRED_MANIFEST"
 PARAMS_FILE = "params.yaml"
 STATE_FILE = "state.json"
 REPORT_DIR = "report"
@@ -36,6 +43,15 @@ ITERATION_STAGES = ("challenger_training", "question_generation", "voting", "ver
 # The optional supervised stage after the last iteration, and its evaluation: supervised/training, supervised/evaluation.
 SUPERVISED_DIR = "supervised"
 SUPERVISED_STAGES = {"supervised_training": "training", "supervised_evaluation": "evaluation"}
+
+
+class PipelineError(RuntimeError):
+    """A stage failed or the run directory cannot be used; the message says which and why."""
+
+
+class RunDirError(PipelineError):
+    """A run directory's file cannot be read or does not match what it records; the message names the file
+    and what to do."""
 
 
 def iteration_dir_name(iteration: int) -> str:
@@ -55,6 +71,17 @@ def parse_iteration_dir_name(name: str) -> int | None:
     """7 for "iter_07"; None for anything else."""
     suffix = name[len(ITERATION_PREFIX):] if name.startswith(ITERATION_PREFIX) else ""
     return int(suffix) if suffix.isdigit() else None
+
+
+def read_json_file(path: Path, what: str, fix: str) -> dict:
+    """A JSON object from `path`; RunDirError naming the file, `what` it is and the `fix` otherwise."""
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunDirError(f"{path} ({what}) is not valid JSON ({e}). {fix}") from None
+    if not isinstance(data, dict):
+        raise RunDirError(f"{path} ({what}) does not hold a JSON object. {fix}")
+    return data
 
 
 # --------------------------------------------------------------------------
@@ -140,10 +167,22 @@ class RunDir:
         if not self.params_file.exists():
             raise FileNotFoundError(f"{self.path} is not a run directory (no {PARAMS_FILE}); "
                                     "start one with `rzero run PARAMS.yaml`")
-        return yaml.safe_load(self.params_file.read_text()) or {}
+        fix = ("It is the frozen copy of the run's parameters: restore it (from a backup, or the parameter "
+               "file the run was started with), or start a new run with --fresh.")
+        try:
+            data = read_yaml(self.params_file.read_text(errors="replace"), str(self.params_file)) or {}
+        except ParamsError as e:
+            raise RunDirError(f"{e}. {fix}") from None
+        if not isinstance(data, dict):
+            raise RunDirError(f"{self.params_file} does not hold a mapping of parameters. {fix}")
+        return data
 
     def load_params(self) -> RunParams:
-        return params_from_dict(self.load_params_dict())
+        try:
+            return params_from_dict(self.load_params_dict())
+        except ParamsError as e:
+            raise RunDirError(f"{self.params_file} (the run's frozen parameters): {e}\nRestore the file, or "
+                              "start a new run with --fresh.") from None
 
     def freeze_params(self, params: RunParams) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -153,18 +192,71 @@ class RunDir:
     @staticmethod
     def manifest_of(folder: Path) -> dict | None:
         f = folder / MANIFEST
-        return json.loads(f.read_text()) if f.exists() else None
+        if not f.exists():
+            return None
+        return read_json_file(f, "a stage's manifest", "Remove it to redo that stage and every stage after it, "
+                                                       "or start a new run with --fresh.")
 
     def is_done(self, folder: Path) -> bool:
         return (folder / MANIFEST).exists()
 
-    def update_state(self, key: str, manifest: dict) -> None:
-        state = json.loads(self.state_file.read_text()) if self.state_file.exists() else {"stages": {}}
-        state["stages"][key] = {"done": True, "finished_at": manifest.get("finished_at"),
-                                "seconds": manifest.get("seconds"),
-                                "outputs": {k: v.get("hash") for k, v in manifest.get("outputs", {}).items()}}
+    def commit_manifest(self, folder: Path, key: str, extra_outputs: tuple[str, ...] = ()) -> dict:
+        """Make a stage done: its pending manifest (plus `extra_outputs`, hashed now) becomes `manifest.json`."""
+        pending = folder / PENDING_MANIFEST
+        if not pending.exists():
+            raise RunDirError(f"stage {key} finished without writing its manifest ({pending})")
+        manifest = read_json_file(pending, "a stage's pending manifest", "Run the same command again to redo it.")
+        for name in extra_outputs:
+            manifest.setdefault("outputs", {})[name] = output_record(folder / name)
+        write_json_atomic(folder / MANIFEST, manifest)
+        pending.unlink(missing_ok=True)
+        self.update_state(key, manifest)
+        return manifest
+
+    def update_state(self, key: str, manifest: dict | None) -> None:
+        """Record a stage as done (`manifest`) or not done (None) in `state.json`, a summary of the manifests."""
+        state = {"stages": {}}
+        if self.state_file.exists():
+            try:
+                state = read_json_file(self.state_file, "the run's state", "")
+            except RunDirError:
+                pass  # a summary of the manifests: the driver rewrites it from them at every start
+            state.setdefault("stages", {})
+        if manifest is None:
+            state["stages"].pop(key, None)
+        else:
+            state["stages"][key] = state_entry(manifest)
         state["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         write_json_atomic(self.state_file, state)
+
+    def write_state(self, manifests: dict[str, dict]) -> None:
+        """`state.json` from the verified manifests of the done stages (the driver calls it at every start)."""
+        write_json_atomic(self.state_file, {"stages": {k: state_entry(m) for k, m in manifests.items()},
+                                            "updated_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+    # -- paths inside the run ----------------------------------------------
+    def portable(self, value):
+        """`value` with every absolute path inside this run directory made relative to it (dicts and lists
+        recursively; other values unchanged), so that a copied or moved run refers to its own files."""
+        if isinstance(value, dict):
+            return {k: self.portable(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.portable(v) for v in value]
+        if isinstance(value, str) and os.path.isabs(value):
+            try:
+                return str(Path(value).resolve().relative_to(self.path))
+            except ValueError:
+                return value
+        return value
+
+    def resolve(self, value: str) -> str:
+        """A recorded path relative to the run (`iter_01/...`, `supervised/...`) as an absolute path; anything
+        else (a hub id, a built-in, an absolute path) unchanged."""
+        first = Path(value).parts[0] if value else ""
+        if not os.path.isabs(value) and (parse_iteration_dir_name(first) is not None
+                                         or first in (REPORT_DIR, SUPERVISED_DIR)):
+            return str(self.path / value)
+        return value
 
     # -- model lineage -----------------------------------------------------
     def base_model(self) -> str:
@@ -195,20 +287,35 @@ class RunDir:
         manifest = self.manifest_of(stage)
         if manifest is None:
             raise FileNotFoundError(f"Challenger of iteration {iteration} is not ready ({stage} has no {MANIFEST})")
-        return manifest.get("model") or self.challenger_model(iteration - 1)
+        model = manifest.get("model")
+        return self.resolve(model) if model else self.challenger_model(iteration - 1)
+
+
+def state_entry(manifest: dict) -> dict:
+    return {"done": True, "finished_at": manifest.get("finished_at"), "seconds": manifest.get("seconds"),
+            "outputs": {k: v.get("hash") for k, v in manifest.get("outputs", {}).items()}}
+
+
+def output_record(path: Path) -> dict:
+    """What a manifest records of one output: content hash and size in bytes."""
+    if not path.exists():
+        raise FileNotFoundError(f"stage output {path} is missing; the stage did not finish")
+    return {"hash": hash_path(path), "bytes": path_size(path)}
 
 
 def write_manifest(folder: str | Path, *, stage: str, iteration: int | None, inputs: dict, outputs: list[str | Path],
-                   params_hash: str, started_at: float, summary: dict | None = None, extra: dict | None = None) -> dict:
-    """Write `manifest.json` last: lists inputs, hashed outputs, timings, versions."""
+                   params_hash: str, started_at: float, summary: dict | None = None, extra: dict | None = None,
+                   pending: bool = False) -> dict:
+    """Write `manifest.json` last: lists inputs, hashed outputs, timings, versions.
+
+    `pending`: write `manifest.pending.json` instead, for the driver to commit.
+    """
     folder = Path(folder)
     outs = {}
     for o in outputs:
         p = Path(o)
         p = p if p.is_absolute() else folder / p
-        if not p.exists():
-            raise FileNotFoundError(f"stage output {p} is missing; the stage did not finish")
-        outs[str(p.relative_to(folder))] = {"hash": hash_path(p), "bytes": _size(p)}
+        outs[str(p.relative_to(folder))] = output_record(p)
     finished = time.time()
     manifest = {
         "stage": stage,
@@ -216,6 +323,7 @@ def write_manifest(folder: str | Path, *, stage: str, iteration: int | None, inp
         "inputs": inputs,
         "outputs": outs,
         "params_hash": params_hash,
+        "params_scope": "stage",  # the hash covers the parameters of this stage (pipeline.resume)
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started_at)),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(finished)),
         "seconds": round(finished - started_at, 2),
@@ -224,9 +332,9 @@ def write_manifest(folder: str | Path, *, stage: str, iteration: int | None, inp
         "summary": summary or {},
         **(extra or {}),
     }
-    write_json_atomic(folder / MANIFEST, manifest)
+    write_json_atomic(folder / (PENDING_MANIFEST if pending else MANIFEST), manifest)
     return manifest
 
 
-def _size(p: Path) -> int:
+def path_size(p: Path) -> int:
     return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size

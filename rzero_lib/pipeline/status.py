@@ -1,31 +1,42 @@
-"""`rzero status RUN`: one row per planned stage with its state, duration and key counts."""
+"""`rzero status RUN`: one row per planned stage with its state, duration and key counts.
+
+The state is checked, not trusted: a finished stage whose outputs are missing
+or changed shows as "modified", one whose parameters differ from the run's
+as "params changed" (`pipeline.resume.check_run`, as the driver checks before
+resuming); the stage a live driver is running shows as "running".
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from rzero_lib.pipeline.driver import format_seconds, plan
+from rzero_lib.pipeline.lock import current_holder
+from rzero_lib.pipeline.resume import DONE, INTERRUPTED, check_run
 from rzero_lib.pipeline.rundir import RunDir
+
+RUNNING = "running"
 
 
 def status_rows(run_dir: str | Path) -> list[dict]:
-    """One row per planned stage: state, duration and the key counts from its manifest."""
+    """One row per planned stage: state, what is wrong (if anything), duration and key counts."""
     run = RunDir.at(run_dir)
     params = run.load_params()
+    holder = current_holder(run.path)
     rows = []
-    for stage in plan(params):
-        folder = stage.folder(run)
-        manifest = run.manifest_of(folder)
-        if manifest is not None:
-            state = "done"
-        elif (folder / "notebook.ipynb").exists():
-            state = "failed/running"
-        else:
-            state = "pending"
-        rows.append({"stage": stage.key, "state": state,
-                     "seconds": manifest.get("seconds") if manifest else None,
-                     "key counts": key_counts(stage.stage, manifest.get("summary", {}) if manifest else {})})
+    for check in check_run(run, params, plan(params), frozen=params):
+        manifest = check.manifest or {}
+        state = RUNNING if check.state == INTERRUPTED and holder is not None else check.state
+        counts = key_counts(check.stage.stage, manifest.get("summary", {})) if check.state == DONE else ""
+        rows.append({"stage": check.key, "state": state, "problem": check.problem,
+                     "seconds": manifest.get("seconds") if check.state == DONE else None,
+                     "key counts": counts or check.problem})
     return rows
+
+
+def run_holder_line(run_dir: str | Path) -> str:
+    holder = current_holder(RunDir.at(run_dir).path)
+    return f"in use by {holder.describe()}" if holder else "not in use"
 
 
 def key_counts(stage: str, s: dict) -> str:

@@ -22,6 +22,7 @@ from rzero_lib.engine.solver_server.client import OpenAIServerGenerator
 from rzero_lib.prompts import PromptSpec
 from rzero_lib.training.launch import RESULT_FILE
 from rzero_lib.training.roles import train_challenger, train_solver
+from rzero_lib.voting import VoteRules
 
 
 def rank_info() -> tuple[int, int]:
@@ -67,7 +68,8 @@ def run(payload: dict) -> dict:
             challenger_prompt=prompt_from_payload(payload["challenger_prompt"]),
             solver_prompt=prompt_from_payload(payload["solver_prompt"]),
             num_solver_samples=int(payload["num_solver_samples"]),
-            equivalence_timeout_s=payload.get("equivalence_timeout_s"), **common)
+            equivalence_timeout_s=payload.get("equivalence_timeout_s"),
+            vote_rules=VoteRules(**(payload.get("vote_rules") or {})), **common)
     summary = {**result.summary(), "log_history_path": str(result.log_history_path), "rank": rank,
                "world_size": world}
     if rank == 0:

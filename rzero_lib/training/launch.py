@@ -15,7 +15,6 @@ from __future__ import annotations
 import collections
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from rzero_lib.atomic_files import write_json_atomic
 from rzero_lib.engine.device import cuda_device_count
+from rzero_lib.processes import die_with_parent, stop_group, tied_child_env
 from rzero_lib.values import jsonable
 
 CONFIG_DIR = Path(__file__).resolve().parent / "accelerate_configs"
@@ -70,7 +70,7 @@ def make_payload(role: str, **arguments) -> dict:
     engine, seed, weights. Challenger: start_model, solver_url (a running
     OpenAI-compatible Solver server), solver_model (its spec, for the
     tokenizer), params, challenger_prompt, solver_prompt, num_solver_samples,
-    output_dir, engine, seed, equivalence_timeout_s.
+    output_dir, engine, seed, equivalence_timeout_s, vote_rules.
     """
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
@@ -112,7 +112,7 @@ def launch_training(role: str, payload: dict, *, config: str, num_processes: int
         raise ValueError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
     if num_processes < 1:
         raise ValueError(f"num_processes must be >= 1, got {num_processes}")
-    child_env = dict(os.environ)
+    child_env = tied_child_env()
     child_env.update(env or {})
     child_env["PYTHONUNBUFFERED"] = "1"  # live lines, not 4 KB blocks
     # The child must import this checkout's rzero_lib even from another cwd.
@@ -137,10 +137,11 @@ def launch_training(role: str, payload: dict, *, config: str, num_processes: int
         log.write(header)
         if echo:
             sys.stdout.write(header)
-        # Own process group: an interrupt stops every rank, and nothing else.
+        # Own process group: an interrupt stops every rank, and nothing else. Parent-death
+        # signal: the launcher (which stops its ranks on SIGTERM) goes when this process dies.
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 cwd=str(cwd) if cwd else None, env=child_env, text=True, errors="replace",
-                                bufsize=1, start_new_session=True)
+                                bufsize=1, start_new_session=True, preexec_fn=die_with_parent())
         try:
             assert proc.stdout is not None
             for line in proc.stdout:
@@ -151,7 +152,7 @@ def launch_training(role: str, payload: dict, *, config: str, num_processes: int
                     sys.stdout.flush()
             code = proc.wait()
         except BaseException:
-            _stop_group(proc)
+            stop_group(proc, term_timeout_s=20.0, kill_timeout_s=20.0)
             raise
         log.write(f"=== exit code {code} after {time.perf_counter() - t0:.1f} s\n")
     if code != 0:
@@ -159,20 +160,6 @@ def launch_training(role: str, payload: dict, *, config: str, num_processes: int
         raise RuntimeError(f"{role} training under accelerate failed (exit code {code}); full log: {log_path}\n"
                            f"payload: {payload_path}\nlast lines:\n{last}")
     return code
-
-
-def _stop_group(proc: subprocess.Popen, timeout_s: float = 20.0) -> None:
-    """SIGTERM, then SIGKILL, to the process group this module started."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=timeout_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def read_result(output_dir: str | Path) -> dict:

@@ -2,7 +2,8 @@
 
 `ChallengerRewardFunction` parses each completion's question, has the frozen
 Solver (any `Generator`) sample m answers per distinct question in one batch,
-votes, and scores the whole batch with `rzero_lib.rewards` (the repetition
+votes (with the run's `VoteRules`, optionally through the authors' 2025 answer
+gate), and scores the whole batch with `rzero_lib.rewards` (the repetition
 penalty is over the batch, gathered across training processes under
 `accelerate launch`); it logs its components and records every scored question.
 `SolverRewardFunction` scores answers against the pseudo-labels, optionally
@@ -19,10 +20,10 @@ from pathlib import Path
 
 from rzero_lib.answers import extract_boxed, parse_challenger_output
 from rzero_lib.prompts import PromptSpec, solver_messages
-from rzero_lib.rewards import challenger_reward_components, solver_rewards
+from rzero_lib.rewards import ANSWER_GATES, authors_2025_gate, challenger_reward_components, solver_rewards
 from rzero_lib.sampling import Generator, SamplingConfig
 from rzero_lib.seeds import derive_seed
-from rzero_lib.voting import majority_vote_many
+from rzero_lib.voting import VoteRules, majority_vote_many
 
 
 def completion_text(completion) -> str:
@@ -42,7 +43,10 @@ class ChallengerRewardFunction:
 
     def __init__(self, solver: Generator, solver_prompt: PromptSpec, sampling: SamplingConfig, *,
                  form: str = "paper", penalty_threshold: float = 0.5, penalty_weight: float = 1.0,
-                 record_path: str | Path | None = None, equivalence_timeout_s: float | None = None) -> None:
+                 record_path: str | Path | None = None, equivalence_timeout_s: float | None = None,
+                 vote_rules: VoteRules = VoteRules(), answer_gate: str = "none") -> None:
+        if answer_gate not in ANSWER_GATES:
+            raise ValueError(f"answer_gate must be one of {ANSWER_GATES}, got {answer_gate!r}")
         self.solver = solver
         self.solver_prompt = solver_prompt
         self.sampling = sampling
@@ -51,6 +55,8 @@ class ChallengerRewardFunction:
         self.penalty_weight = penalty_weight
         self.record_path = Path(record_path) if record_path else None
         self.timeout_s = equivalence_timeout_s
+        self.vote_rules = vote_rules
+        self.answer_gate = answer_gate
         self.calls = 0
 
     def score(self, texts: Sequence[str]) -> list[dict]:
@@ -64,9 +70,11 @@ class ChallengerRewardFunction:
             outputs = self.solver.generate([solver_messages(self.solver_prompt, q) for q in unique], sampling,
                                            progress=False)
             votes = majority_vote_many([[extract_boxed(o) for o in outs] for outs in outputs],
-                                       timeout_s=self.timeout_s)
+                                       timeout_s=self.timeout_s, rules=self.vote_rules)
             p_by_question = {q: (v.p_hat, v.answer) for q, v in zip(unique, votes)}
-        p_hats = [p_by_question[q][0] if q is not None else None for q in questions]
+        # The score the reward sees: p̂, or p̂ through the authors' 2025 gate (a bug reproduction, opt-in),
+        # which also depends on each rollout's own boxed answer.
+        p_hats = [None if q is None else self.gated(p_by_question[q], p.answer) for q, p in zip(questions, parsed)]
         # Under `accelerate launch` each process holds a slice of the step's batch:
         # the repetition penalty is over the whole batch, so gather it, score it,
         # and keep this process's slice (p̂ stays local: the Solver calls are not repeated).
@@ -79,10 +87,14 @@ class ChallengerRewardFunction:
         for text_parse, q, c in zip(parsed, questions, components):
             rows.append({"question": q, "failure": text_parse.failure, "challenger_answer": text_parse.answer,
                          "p_hat": p_by_question[q][0] if q is not None else None,
-                         "solver_majority": p_by_question[q][1] if q is not None else None,
+                         "score": c.p_hat, "solver_majority": p_by_question[q][1] if q is not None else None,
                          "uncertainty": c.uncertainty, "penalty": c.penalty, "reward": c.reward})
         self.calls += 1
         return rows
+
+    def gated(self, vote: tuple[float, str | None], challenger_answer: str | None) -> float:
+        p_hat, majority = vote
+        return authors_2025_gate(p_hat, majority, challenger_answer) if self.answer_gate == "authors_2025" else p_hat
 
     def __call__(self, prompts, completions, log_metric=None, trainer_state=None, **kwargs) -> list[float]:
         rows = self.score([completion_text(c) for c in completions])

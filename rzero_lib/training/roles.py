@@ -25,6 +25,7 @@ from rzero_lib.sampling import Generator, SamplingConfig
 from rzero_lib.training.grpo import TrainingResult, run_grpo
 from rzero_lib.training.reward_functions import ChallengerRewardFunction, SolverRewardFunction
 from rzero_lib.training.sft import run_sft
+from rzero_lib.voting import VoteRules
 
 
 def train_solver(start_model: str, questions: Sequence[str], labels: Sequence[str], *,
@@ -67,8 +68,9 @@ def train_solver_sft(start_model: str, questions: Sequence[str], solutions: Sequ
 def train_challenger(start_model: str, solver: Generator, *, params: ChallengerTrainingParams,
                      challenger_prompt: PromptSpec, solver_prompt: PromptSpec, num_solver_samples: int,
                      output_dir: str | Path, engine: EngineParams | None = None, seed: int = 0,
-                     equivalence_timeout_s: float | None = None, disable_tqdm: bool = False) -> TrainingResult:
-    """GRPO for the Challenger against the frozen `solver` (any Generator)."""
+                     equivalence_timeout_s: float | None = None, vote_rules: VoteRules = VoteRules(),
+                     disable_tqdm: bool = False) -> TrainingResult:
+    """GRPO for the Challenger against the frozen `solver` (any Generator); `vote_rules` are the voting's."""
     engine = engine or EngineParams()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -84,7 +86,8 @@ def train_challenger(start_model: str, solver: Generator, *, params: ChallengerT
     tmp_record.unlink(missing_ok=True)
     reward = ChallengerRewardFunction(solver, solver_prompt, sampling, form=params.reward_form,
                               penalty_threshold=params.penalty_threshold, penalty_weight=params.penalty_weight,
-                              record_path=tmp_record, equivalence_timeout_s=equivalence_timeout_s)
+                              record_path=tmp_record, equivalence_timeout_s=equivalence_timeout_s,
+                              vote_rules=vote_rules, answer_gate=params.answer_gate)
     result = run_grpo(start_model=start_model, dataset_rows=rows, reward_func=reward, params=params,
                       engine=engine, output_dir=output_dir, seed=seed, disable_tqdm=disable_tqdm)
     from accelerate import PartialState

@@ -117,3 +117,34 @@ def test_number_never_equals_an_expression_with_variables_but_equations_still_ma
             == [False, True, True, False]
     finally:
         checker.close()
+
+
+def test_long_answers_are_never_truncated_into_equality():
+    assert not equivalent("1" * 1001, "1" * 1002)
+    assert not equivalent("x" * 5000 + "a", "x" * 5000 + "b")
+    assert equivalent("7" * 5000, "7" * 5000)  # exactly equal: equal, without math-verify
+    assert normalize_answer("1" * 1500) == "1" * 1500
+
+
+@pytest.mark.parametrize("text", [
+    "\\boxed{" * 14_000,  # a degenerate generation: thousands of unclosed boxes
+    "\\boxed " * 14_000,
+    "{" * 100_000,
+    "\\" * 100_000,
+    "\\boxed{" + "{" * 50_000 + "}" * 49_999,
+    "<question>" * 10_000,
+    "</question><question>" * 5_000,
+])
+def test_parsing_is_linear_in_the_text(text):
+    """A correctness bound, not a performance target: 100k characters in well under 0.2 s."""
+    t0 = time.perf_counter()
+    extract_boxed(text)
+    parse_challenger_output(text)
+    assert time.perf_counter() - t0 < 0.2
+
+
+def test_question_blocks_pair_each_open_tag_with_the_next_close_tag():
+    p = parse_challenger_output("<question>A<question>B</question> tail \\boxed{3}")
+    assert p.question == "A<question>B" and p.answer == "3"  # the lazy scan's reading, as before
+    p = parse_challenger_output("<QUESTION>first</Question> <question>unclosed")
+    assert p.question == "first"

@@ -1,4 +1,6 @@
 
+import time
+
 import pytest
 
 from rzero_lib.config import (
@@ -81,3 +83,63 @@ def test_vllm_multinode_settings_reach_the_engine_only_when_set():
     assert vllm_cluster_kwargs(engine) == {"pipeline_parallel_size": 2, "distributed_executor_backend": "ray"}
     with pytest.raises(ValueError, match="distributed_executor_backend"):
         EngineParams(distributed_executor_backend="slurm")
+
+
+BOMB = "".join(f"{c}: &{c} [{', '.join([f'*{p}'] * 9) if p else ', '.join(['lol'] * 9)}]\n"
+               for p, c in zip([None, *"abcdefgh"], "abcdefghi"))
+
+
+def test_yaml_aliases_are_refused_fast_and_small(tmp_path):
+    import tracemalloc
+
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(BOMB)  # a billion laughs in a few hundred bytes
+    assert len(BOMB) < 500
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    with pytest.raises(ParamsError, match="aliases"):
+        load_params(bomb)
+    seconds = time.perf_counter() - t0
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert seconds < 1.0 and peak < 20 << 20
+    with pytest.raises(ParamsError, match="aliases"):
+        params_from_dict(BASE, ["voting.num_samples=*a"])
+
+
+def test_deep_or_huge_yaml_is_refused(tmp_path):
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("a: " + "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ParamsError, match="deep.yaml"):
+        load_params(deep)
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("run_name: t\n#" + "x" * (2 << 20))
+    with pytest.raises(ParamsError, match="too large"):
+        load_params(huge)
+
+
+@pytest.mark.parametrize("override, field", [
+    ("voting.num_samples=1000000000", "voting.num_samples"),
+    ("voting.temperature=.inf", "voting.temperature"),
+    ("voting.temperature=.nan", "voting.temperature"),
+    ("question_generation.top_p=.nan", "question_generation.top_p"),
+    ("challenger_training.max_new_tokens=100000000", "challenger_training.max_new_tokens"),
+    ("question_generation.num_questions=100000000000", "question_generation.num_questions"),
+    ("engine.generation_batch_size=10000000", "engine.generation_batch_size"),
+    ("solver_training.batch_size=10000000", "solver_training.batch_size"),
+    ("iterations=100000", "iterations"),
+    ("evaluation.num_samples={aime24: 100000}", "evaluation.num_samples.aime24"),
+    ("challenger_training.learning_rate=.inf", "challenger_training.learning_rate"),
+    ("voting.equivalence_timeout_s=1e12", "voting.equivalence_timeout_s"),
+])
+def test_resources_are_bounded_naming_the_field(override, field):
+    with pytest.raises(ParamsError) as e:
+        params_from_dict(BASE, [override])
+    assert field in str(e.value)
+
+
+def test_python_tags_are_refused(tmp_path):
+    evil = tmp_path / "evil.yaml"
+    evil.write_text("run_name: t\nmodel: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(ParamsError, match="evil.yaml: not valid YAML"):
+        load_params(evil)

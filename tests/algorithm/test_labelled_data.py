@@ -42,6 +42,15 @@ def test_a_local_file_with_its_fields_validates(jsonl):
     assert p.supervised_training.dataset.source == str(jsonl) and p.supervised_training.method == "grpo"
 
 
+def test_a_relative_path_is_resolved_where_the_command_runs(jsonl, tmp_path, monkeypatch):
+    """A stage runs in its own folder: a relative path kept as written would not be found there."""
+    monkeypatch.chdir(tmp_path)
+    p = params_from_dict(supervised(dataset={"source": jsonl.name, "fields": {"question": "problem"}}))
+    assert p.supervised_training.dataset.source == str(jsonl.resolve())
+    monkeypatch.chdir(jsonl.parent.parent)  # the frozen parameters read back anywhere: still that file
+    assert params_from_dict(params_to_dict(p)).supervised_training.dataset.source == str(jsonl.resolve())
+
+
 @pytest.mark.parametrize("section, field, words", [
     ({}, "supervised_training.dataset.source", "needs"),
     ({"dataset": "/no/such/labelled.jsonl"}, "supervised_training.dataset.source", "does not exist"),
@@ -104,7 +113,7 @@ def _without(data: dict, *keys) -> dict:
 
 def test_supervised_recipes_differ_from_their_runs_only_in_the_supervised_section():
     sandbox = params_to_dict(load_params(PARAMS / "sandbox.yaml"))
-    measured = params_to_dict(load_params(PARAMS / "sandbox_supervised.yaml"))
+    measured = params_to_dict(load_params(PARAMS / "supervised_sandbox.yaml"))
     assert _without(measured, "run_name", "supervised_training") == _without(sandbox, "run_name", "supervised_training")
     assert measured["supervised_training"]["dataset"]["source"] == f"builtin:{SANDBOX_LABELLED}"
     paper = params_to_dict(load_params(PARAMS / "paper_qwen3_4b.yaml"))
@@ -114,4 +123,4 @@ def test_supervised_recipes_differ_from_their_runs_only_in_the_supervised_sectio
     s = plus_human.supervised_training
     assert (s.dataset.source, s.dataset.split, s.dataset.fields.question) == ("hiyouga/math12k", "train", "problem")
     assert "UNTESTED" in (PARAMS / "paper_qwen3_4b_plus_human.yaml").read_text().splitlines()[0]
-    assert yaml.safe_load((PARAMS / "sandbox_supervised.yaml").read_text())["supervised_training"]["enabled"]
+    assert yaml.safe_load((PARAMS / "supervised_sandbox.yaml").read_text())["supervised_training"]["enabled"]

@@ -300,23 +300,52 @@ OTHER = "completely unrelated words appear here"
 def test_challenger_rewards_paper_form():
     questions = [SAME, None, OTHER, SAME]
     p_hats = [0.5, None, 0.3, 0.9]
-    # parsed B = 3: SAME twice (penalty 2/3), OTHER once (1/3)
-    expected = [1.0 - 2 / 3, 0.0, 0.6 - 1 / 3, 0.0]  # last: 0.2 - 2/3 < 0, clipped
+    # B = 4, every rollout of the step: SAME twice (penalty 2/4), OTHER once (1/4), the failure alone
+    expected = [1.0 - 2 / 4, 0.0, 0.6 - 1 / 4, 0.0]  # last: 0.2 - 2/4 < 0, clipped
     assert challenger_rewards(questions, p_hats) == pytest.approx(expected)
 
 
 def test_challenger_rewards_code_form():
     questions = [SAME, None, OTHER, SAME]
     p_hats = [0.5, 0.7, 0.3, 0.9]  # a p_hat next to a format failure is ignored
-    expected = [0.5 - 2 / 3, -1.0, 0.3 - 1 / 3, 0.1 - 2 / 3]  # negative, no clip
+    expected = [0.5 - 2 / 4, -1.0 - 1 / 4, 0.3 - 1 / 4, 0.1 - 2 / 4]  # negative, no clip; a failure pays 1/B
     assert challenger_rewards(questions, p_hats, form="code") == pytest.approx(expected)
+
+
+def test_format_failures_count_in_the_batch_issue_example():
+    """Rollouts [unparsed, unparsed, q1, q2] with p̂ = ½ and distinct q1, q2 (issue 15, hand-computed).
+
+    Paper: r_rep = |C|/B with B = 4 gives 1 - 1/4 for q1 and q2, 0 for failures. Code: every unparsed
+    rollout is its own cluster, so -1 - 1/4; q1, q2: min(½, ½) - 1/4.
+    """
+    questions, p_hats = [None, None, SAME, OTHER], [None, None, 0.5, 0.5]
+    assert challenger_rewards(questions, p_hats, form="paper") == pytest.approx([0.0, 0.0, 0.75, 0.75])
+    assert challenger_rewards(questions, p_hats, form="code") == pytest.approx([-1.25, -1.25, 0.25, 0.25])
+    # λ scales a failure's share too
+    assert challenger_rewards(questions, p_hats, form="code", penalty_weight=2.0) == pytest.approx(
+        [-1.5, -1.5, 0.0, 0.0])
+
+
+def test_code_form_matches_the_authors_construction_with_failures():
+    """The authors' reward on the whole batch, unparsed rollouts as "" (nltk + sklearn, built here)."""
+    rng = random.Random(5)
+    words = "the sum of all primes below one hundred find a triangle area with sides".split()
+    pool = [" ".join(rng.choices(words, k=rng.randint(4, 9))) for _ in range(6)]
+    for _ in range(5):
+        questions = [rng.choice(pool) if rng.random() < 0.7 else None for _ in range(12)]
+        p_hats = [rng.choice([0.0, 0.3, 0.5, 0.9]) if q is not None else None for q in questions]
+        texts = [q if q is not None else "" for q in questions]
+        labels = reference_labels(reference_distance_matrix(texts), 0.5)
+        share = [list(labels).count(lab) / len(texts) for lab in labels]
+        expected = [(min(p, 1 - p) if q is not None else -1.0) - r for q, p, r in zip(questions, p_hats, share)]
+        assert challenger_rewards(questions, p_hats, form="code") == pytest.approx(expected)
 
 
 def test_challenger_penalty_parameters_and_all_failures():
     questions = [SAME, SAME]
     assert challenger_rewards(questions, [0.5, 0.5], penalty_weight=0.5) == pytest.approx([0.5, 0.5])
     assert challenger_rewards([None, None], [None, None]) == [0.0, 0.0]
-    assert challenger_rewards([None], [None], form="code") == [-1.0]
+    assert challenger_rewards([None], [None], form="code") == [-2.0]  # -1 - 1/1
     assert challenger_rewards([], []) == []
 
 
@@ -324,15 +353,29 @@ def test_challenger_components_and_summary():
     components = challenger_reward_components([SAME, None, OTHER, SAME], [0.5, None, 0.3, 0.9])
     assert all(isinstance(c, ChallengerReward) for c in components)
     assert [c.format_failure for c in components] == [False, True, False, False]
-    assert components[1].uncertainty is None and components[1].penalty is None
-    assert [c.cluster_size for c in components] == [2, None, 1, 2]
-    assert components[2].as_dict()["penalty"] == pytest.approx(1 / 3)
+    assert components[1].uncertainty is None and components[1].p_hat is None
+    assert components[1].penalty == pytest.approx(1 / 4)  # a singleton cluster, even though paper form ignores it
+    assert [c.cluster_size for c in components] == [2, 1, 1, 2]
+    assert components[2].as_dict()["penalty"] == pytest.approx(1 / 4)
     summary = summarize_challenger_rewards(components)
     assert summary["format_failure_rate"] == pytest.approx(0.25)
     assert summary["p_hat_mean"] == pytest.approx((0.5 + 0.3 + 0.9) / 3)
     assert summary["uncertainty_mean"] == pytest.approx((1.0 + 0.6 + 0.2) / 3)
-    assert summary["penalty_mean"] == pytest.approx((2 / 3 + 1 / 3 + 2 / 3) / 3)
-    assert summary["reward_mean"] == pytest.approx((1 / 3 + 0 + (0.6 - 1 / 3) + 0) / 4)
+    assert summary["penalty_mean"] == pytest.approx((2 / 4 + 1 / 4 + 1 / 4 + 2 / 4) / 4)
+    assert summary["reward_mean"] == pytest.approx((0.5 + 0 + (0.6 - 1 / 4) + 0) / 4)
+
+
+@pytest.mark.parametrize("p_hat, majority, challenger_answer, expected", [
+    (0.5, "2", "12", 0.5),       # the bug: only the LAST character of the Challenger's box is compared
+    (0.5, "12", "12", 0.0),      # so the right full answer scores 0
+    (0.1, "7", "7", 0.0),        # p̂ must exceed 0.1 (1 of 10 votes is not enough)
+    (0.2, "7", "7", 0.2),
+    (0.6, "e", None, 0.6),       # no box: the string "None", whose last character is "e"
+    (0.6, None, "7", 0.0),       # no Solver majority
+    (0.4, "x", "\\frac{1}{x}", 0.0),  # last character "}"
+])
+def test_authors_2025_gate_reproduces_the_bug(p_hat, majority, challenger_answer, expected):
+    assert rewards.authors_2025_gate(p_hat, majority, challenger_answer) == pytest.approx(expected)
 
 
 def test_challenger_validation_names_arguments():

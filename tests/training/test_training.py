@@ -5,12 +5,13 @@ import json
 import pytest
 import torch
 
-from rzero_lib.config import ChallengerTrainingParams, EngineParams, SolverTrainingParams
+from rzero_lib.config import ChallengerTrainingParams, EngineParams, SolverTrainingParams, load_params
 from rzero_lib.engine.models import load_model
-from rzero_lib.training.grpo import schedule
+from rzero_lib.presets import PRESETS
+from rzero_lib.training.grpo import grpo_config, schedule, training_precision
 from rzero_lib.training.reward_functions import ChallengerRewardFunction
 from rzero_lib.training.roles import train_challenger, train_solver
-from tests.support import CHALLENGER_PROMPT, SOLVER_PROMPT, TINY
+from tests.support import CHALLENGER_PROMPT, PARAMS, REPO_ROOT, SOLVER_PROMPT, TINY, ScriptedGenerator
 
 
 def _changed(a_spec, b_spec) -> list[str]:
@@ -34,6 +35,59 @@ def test_schedule_maps_paper_shapes_onto_trl():
     assert s.max_steps == 5 * 32 and s.gradient_accumulation * s.per_device_batch == 16 * 4
 
 
+# (generation batch in completions, completions per update, updates, per-device batch, loss, clip high, delta)
+TRL_SHAPES = {
+    ("paper", "challenger_training"): (128 * 4, 128 * 4, 5, 4, "grpo", None, None),  # None: = epsilon
+    ("paper", "solver_training"): (128 * 5, 128 * 5, 15, 5, "grpo", None, None),
+    # the authors' code: 512-prompt rollouts, 16 (Challenger) or 128 (Solver) prompts per update
+    ("authors_code", "challenger_training"): (512 * 4, 16 * 4, 5 * 32, 2, "bnpo", 0.3, 3.0),
+    ("authors_code", "solver_training"): (512 * 5, 128 * 5, 15 * 4, 5, "grpo", 0.3, 3.0),
+}
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("role", ["challenger_training", "solver_training"])
+def test_trl_config_of_each_preset(preset, role, tmp_path):
+    """The GRPOConfig TRL gets for the paper recipe file under each preset (one process)."""
+    params = getattr(load_params(PARAMS / "paper_qwen3_4b.yaml", [f"preset={preset}"]), role)
+    config = grpo_config(params, tmp_path, seed=0, device="cpu", dtype="float32")
+    generation, per_update, updates, per_device, loss, high, delta = TRL_SHAPES[preset, role]
+    assert config.generation_batch_size == generation
+    assert config.per_device_train_batch_size == per_device
+    assert config.per_device_train_batch_size * config.gradient_accumulation_steps == per_update
+    assert config.max_steps == updates and config.num_iterations == 1
+    assert (config.loss_type, config.epsilon, config.epsilon_high, config.delta) == (loss, 0.2, high, delta)
+    assert config.weight_decay == 0.01 and config.beta == 0.01 and config.learning_rate == 1e-6
+    assert config.use_bias_correction_kl is False
+    assert config.use_vllm is True and config.vllm_importance_sampling_correction is False
+    assert (config.temperature, config.top_p, config.max_completion_length) == (1.0, 0.99, 4096)
+
+
+def test_full_finetunes_keep_fp32_master_weights():
+    full, lora = SolverTrainingParams(), SolverTrainingParams(lora={"enabled": True})
+    p = training_precision(full, "bfloat16", "cuda")
+    assert (p.weights, p.compute, p.bf16, p.fp16) == ("float32", "bfloat16", True, False)
+    p = training_precision(full, "float16", "cuda")
+    assert (p.weights, p.compute, p.bf16, p.fp16) == ("float32", "float16", False, True)
+    assert training_precision(lora, "bfloat16", "cuda").weights == "bfloat16"  # the frozen base stays half
+    assert training_precision(SolverTrainingParams(master_weights="engine"), "bfloat16", "cuda").weights == "bfloat16"
+    p = training_precision(full, "auto", "cpu")
+    assert (p.weights, p.compute, p.bf16) == ("float32", "float32", False)
+
+
+def test_pure_bf16_adamw_loses_updates_at_the_papers_learning_rate():
+    """Why fp32 master weights: one AdamW step at lr 1e-6 moves a weight by ~1e-6, below bf16's resolution."""
+    start = torch.full((64,), 0.02)
+    moved = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        w = torch.nn.Parameter(start.clone().to(dtype))
+        opt = torch.optim.AdamW([w], lr=1e-6, weight_decay=0.01)
+        w.grad = torch.randn(64).to(dtype)
+        opt.step()
+        moved[dtype] = int((w.detach().float() != start.to(dtype).float()).sum())
+    assert moved[torch.float32] == 64 and moved[torch.bfloat16] == 0
+
+
 QUESTIONS = ["What is 1+1?", "What is 2+2?", "What is 1+2?", "What is 3+3?"]
 LABELS = ["2", "4", "3", "6"]
 
@@ -50,6 +104,17 @@ def test_train_solver_full_finetune_changes_weights(tmp_path, format_model_path)
     assert any(h.get("reward", 0) > 0 for h in history), "some completions must match their label"
     assert _changed(format_model_path, str(result.model_dir)), "trainable parameters must change"
     assert not (tmp_path / "_trl_work").exists()
+
+
+def test_train_solver_with_the_authors_clipping_loss_and_update_batches(tmp_path, format_model_path):
+    """EasyR1's settings through TRL: clip 0.2/0.3, dual clip 3, bnpo, 2 updates per step of 4 prompts."""
+    p = _solver_params(batch_size=4, mini_batch_size=2, micro_batch_size=4, epsilon_high=0.3, delta=3.0,
+                       loss_type="bnpo", weight_decay=0.01)
+    result = train_solver(format_model_path, QUESTIONS, LABELS, params=p, solver_prompt=SOLVER_PROMPT,
+                          output_dir=tmp_path, seed=0, disable_tqdm=True)
+    assert result.optimizer_steps == 2 * 2
+    assert sum("loss" in h for h in result.log_history) == 4  # one log line per optimizer update
+    assert _changed(format_model_path, str(result.model_dir)), "trainable parameters must change"
 
 
 def test_train_solver_lora_writes_adapter_that_changes_the_model(tmp_path, format_model_path):
@@ -92,9 +157,9 @@ def test_train_challenger_code_form_scores_format_failures_minus_one(tmp_path, t
                               disable_tqdm=True)
     history = result.log_history
     # The random Challenger never writes <question>: every completion is a format failure, which the
-    # code-form reward scores -1, and the reward function logs its components.
+    # code-form reward scores -1 minus its penalty 1/B (its own cluster; B = 4 rollouts per step).
     assert any(h.get("challenger/format_failure_rate") == 1.0 for h in history)
-    assert any(h.get("reward") == -1.0 for h in history)
+    assert any(h.get("reward") == pytest.approx(-1.25) for h in history)
     rows = [json.loads(line) for line in (tmp_path / "challenger_questions.jsonl").read_text().splitlines()]
     assert len(rows) == 4 and all(r["failure"] for r in rows)
     assert (result.model_dir / "config.json").exists()
@@ -112,7 +177,29 @@ def test_challenger_reward_scores_parsed_questions_with_the_solver(tiny_generato
     # The random Solver boxes nothing: p̂ = 0, so the uncertainty reward is 0 for the parsed questions.
     assert rows[0]["p_hat"] == 0.0 and rows[0]["question"] == "What is 1+1?"
     assert logged["challenger/format_failure_rate"] == pytest.approx(1 / 3)
-    assert logged["challenger/penalty"] == pytest.approx(2 / 2)  # two identical questions: one cluster of B=2
+    # two identical questions: one cluster of 2 in a batch of B = 3 (the format failure counts)
+    assert logged["challenger/penalty"] == pytest.approx(2 / 3)
+
+
+def test_challenger_reward_applies_the_vote_rules_and_the_answer_gate():
+    from rzero_lib.sampling import SamplingConfig
+    from rzero_lib.voting import VoteRules
+
+    # The frozen Solver answers 2 of 3 times without a box, once with \boxed{2}.
+    solver = ScriptedGenerator(["no box here", "\\boxed{2}", "still no box"])
+    texts = ["<question>What is 10+2?</question> \\boxed{12}", "<question>What is 1+2?</question> \\boxed{3}"]
+    sampling = SamplingConfig(n=3, max_new_tokens=4)
+    paper = ChallengerRewardFunction(solver, SOLVER_PROMPT, sampling).score(texts)
+    assert [(r["p_hat"], r["solver_majority"]) for r in paper] == [(pytest.approx(1 / 3), "2")] * 2
+    authors = VoteRules(no_answer_vote="none_string", merge_no_answers=True)
+    code = ChallengerRewardFunction(solver, SOLVER_PROMPT, sampling, vote_rules=authors, form="code").score(texts)
+    assert [(r["p_hat"], r["solver_majority"]) for r in code] == [(pytest.approx(2 / 3), "None")] * 2
+    # The 2025 gate: a score only when the majority equals the LAST character of the Challenger's box.
+    gated = ChallengerRewardFunction(solver, SOLVER_PROMPT, sampling, answer_gate="authors_2025").score(texts)
+    assert [r["score"] for r in gated] == [pytest.approx(1 / 3), 0.0]  # "12" -> "2" matches; "3" does not
+    assert gated[1]["p_hat"] == pytest.approx(1 / 3) and gated[1]["uncertainty"] == 0.0
+    with pytest.raises(ValueError, match="answer_gate"):
+        ChallengerRewardFunction(solver, SOLVER_PROMPT, sampling, answer_gate="2025")
 
 
 def _gather_worker(rank: int, world: int, port: int, out_dir: str) -> None:
@@ -146,3 +233,55 @@ def test_challenger_batch_is_gathered_across_processes(tmp_path):
     assert r0["questions"] == r1["questions"] == ["q0a", None, "q1a", "q1b", "q1c"]
     assert r0["p_hats"] == [0.5, None, 0.1, 0.2, 0.3]
     assert (r0["offset"], r1["offset"]) == (0, 2)
+
+
+@pytest.mark.parametrize("report_to", ["tensorboard", "trackio"])
+def test_report_to_writes_live_curves_into_the_stage_folder_offline(tmp_path, format_model_path, report_to):
+    """A real GRPO phase in a fresh interpreter (tests/training/tracking_run.py), as in a stage's kernel, with
+    a trackio Space named in the environment (it would deploy there) and no network beyond loopback."""
+    import os
+    import subprocess
+    import sys
+
+    stage = tmp_path / "smoke" / "iter_01" / "solver_training"
+    (stage / report_to).mkdir(parents=True)
+    (stage / report_to / "stale-from-a-crashed-attempt").write_text("x")
+    env = {k: v for k, v in os.environ.items() if k not in ("TENSORBOARD_LOGGING_DIR", "TRACKIO_DIR")}
+    env["TRACKIO_SPACE_ID"] = "someone/somewhere"
+    r = subprocess.run([sys.executable, "-m", "tests.training.tracking_run", format_model_path, str(stage), report_to],
+                       cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-4000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert not out["refused"], f"connections that would have left the machine: {out['refused']}"
+    assert out["parameter_change"] > 0 and _changed(format_model_path, out["model_dir"])
+    folder = stage / report_to
+    assert not (folder / "stale-from-a-crashed-attempt").exists()
+    if report_to == "tensorboard":
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        (events,) = folder.rglob("events.out.tfevents.*")
+        accumulator = EventAccumulator(str(events))
+        accumulator.Reload()
+        assert [e.step for e in accumulator.Scalars("train/reward")] == [1, 2]
+    else:
+        import sqlite3
+
+        assert any("TRACKIO_SPACE_ID is ignored" in w for w in out["warnings"]), out["warnings"]
+        (db,) = folder.glob("*.db")
+        assert db.name == "rzero.db"
+        with sqlite3.connect(db) as connection:
+            tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            dump = "\n".join(str(row) for t in tables for row in connection.execute(f'SELECT * FROM "{t}"'))
+        assert "iter_01/solver_training" in dump and "train/reward" in dump
+
+
+def test_report_to_names_the_missing_package(tmp_path, monkeypatch):
+    import importlib.util
+
+    from rzero_lib.training.grpo import prepare_tracking
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "trackio" else real(name, *a))
+    with pytest.raises(ValueError, match=r"rzero\[tracking\]"):
+        prepare_tracking("trackio", tmp_path)
+    assert prepare_tracking("none", tmp_path) is None and not list(tmp_path.iterdir())

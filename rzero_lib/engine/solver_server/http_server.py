@@ -22,6 +22,7 @@ from rzero_lib.engine.prompt_tokens import encode_prompt, is_token_ids
 from rzero_lib.engine.solver_server.protocol import HOST, RZERO_OWNER
 from rzero_lib.engine.transformers_backend import TransformersGenerator
 from rzero_lib.model_specs import validate_model_spec
+from rzero_lib.processes import watch_parent
 from rzero_lib.sampling import SamplingConfig
 
 
@@ -126,6 +127,7 @@ def serve(model: str, host: str = HOST, port: int = 8000, dtype: str = "auto", d
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, _terminate)
+    watch_parent()  # the owner died without stopping us (SIGKILL): exit, freeing the port and the memory
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
     thread.start()
     print(f"rzero solver server listening on http://{host}:{port} (loading {model})", flush=True)

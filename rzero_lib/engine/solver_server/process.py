@@ -4,15 +4,16 @@ backend "vllm" runs vLLM's OpenAI server; "transformers" runs this project's
 minimal server (`rzero_lib.engine.solver_server.http_server`) for CPU
 machines, tests and GPUs without vLLM; "auto" takes `engine.backend`, else vLLM
 when it is importable and CUDA is present. The server listens on 127.0.0.1
-only, in its own process group; every server not stopped by its owner is
-stopped at interpreter exit. Design notes: docs/engine.md, "The Solver server".
+only, in its own process group, and is tied to the process that started it:
+stopped by its owner, at interpreter exit, and — when the owner dies without
+cleaning up (SIGKILL, a kernel killed by its driver) — by the parent-death
+signal and the server's own parent watch (`rzero_lib.processes`). Design notes: docs/engine.md, "The Solver server".
 """
 
 from __future__ import annotations
 
 import atexit
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -31,6 +32,7 @@ from rzero_lib.engine.solver_server.protocol import (
     log_tail,
 )
 from rzero_lib.engine.vllm_support import import_vllm, resolve_vllm_dtype, vllm_available, vllm_model_path
+from rzero_lib.processes import die_with_parent, stop_group, tied_child_env
 
 
 def resolve_backend(backend: str, engine) -> str:
@@ -90,7 +92,7 @@ class SolverServer:
         for attempt in range(attempts):
             chosen = port if port is not None else free_port()
             cmd = cls._command(spec, backend, engine, chosen, list(extra_args))
-            child_env = dict(os.environ)
+            child_env = tied_child_env()
             child_env.update(env or {})
             child_env.setdefault("PYTHONUNBUFFERED", "1")
             if gpus is not None:
@@ -100,9 +102,10 @@ class SolverServer:
                            f"{attempt + 1}): {' '.join(cmd)}\n")
             log_file.flush()
             # Own session = own process group: stop() can end the server and
-            # every worker it spawned, and nothing else.
+            # every worker it spawned, and nothing else. Parent-death signal:
+            # the server goes when this process dies, even by SIGKILL.
             proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=child_env, start_new_session=True)
+                                    env=child_env, start_new_session=True, preexec_fn=die_with_parent())
             server = cls(proc, base_url=f"http://{HOST}:{chosen}", log_path=log_path, backend=backend, spec=spec,
                          log_file=log_file)
             try:
@@ -175,28 +178,8 @@ class SolverServer:
         self._stopped = True
         _LIVE_SERVERS.pop(self.pid, None)
         try:
-            for sig, wait_s in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 10.0)):
-                try:
-                    # The group id is the server's pid (start_new_session=True);
-                    # signal the group even when the leader is gone: workers
-                    # it spawned may still hold memory or GPUs.
-                    os.killpg(self.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    self.proc.wait(timeout=wait_s)
-                except subprocess.TimeoutExpired:
-                    continue
-                if not group_alive(self.pid):
-                    break
-                wait_group_gone(self.pid, 5.0)
-                if not group_alive(self.pid):
-                    break
+            stop_group(self.proc, term_timeout_s=timeout_s)
         finally:
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
             self._log_file.close()
         return self.proc.returncode
 
@@ -227,19 +210,3 @@ def _stop_live_servers() -> None:
     """Stop every server this interpreter started and did not stop (atexit)."""
     for server in list(_LIVE_SERVERS.values()):
         server.stop()
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def wait_group_gone(pgid: int, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while group_alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.1)

@@ -20,6 +20,7 @@ from rzero_lib.pipeline.stages.grpo_phase import (
     questions_table,
 )
 from rzero_lib.training.roles import train_challenger
+from rzero_lib.voting import vote_rules_of
 
 
 def run_challenger_training(ctx: StageContext, recompute: bool = False) -> StageResult:
@@ -37,9 +38,10 @@ def run_challenger_training(ctx: StageContext, recompute: bool = False) -> Stage
     challenger_prompt, solver_prompt = ctx.prompts()
     launched = launches(p)
     arguments = dict(params=p, challenger_prompt=challenger_prompt, solver_prompt=solver_prompt,
-                     num_solver_samples=ctx.params.solver_samples_for_reward, output_dir=ctx.folder,
+                     num_solver_samples=p.solver_samples, output_dir=ctx.folder,
                      engine=ctx.params.engine, seed=ctx.seed("grpo"),
-                     equivalence_timeout_s=ctx.params.voting.equivalence_timeout_s)
+                     equivalence_timeout_s=ctx.params.voting.equivalence_timeout_s,
+                     vote_rules=vote_rules_of(ctx.params.voting))
     # The frozen Solver: a vLLM (or transformers) server on its own GPUs, which a
     # launched multi-process training also needs; else in this process.
     service = None

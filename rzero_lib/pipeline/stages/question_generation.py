@@ -1,4 +1,9 @@
-"""Stage 2: the Challenger of this iteration writes N candidate questions; each is parsed and kept or dropped."""
+"""Stage 2: the Challenger of this iteration writes N candidate questions; each is parsed and kept or dropped.
+
+Exact duplicates are counted (the summary's `duplicate_rate`) and dropped only with
+`question_generation.drop_duplicates` (neither the paper nor the authors' code drops them);
+`require_challenger_answer` drops outputs without the Challenger's boxed answer (authors' code).
+"""
 
 from __future__ import annotations
 
@@ -30,14 +35,18 @@ def run_question_generation(ctx: StageContext, recompute: bool = False) -> Stage
     rows, seen = [], set()
     for i, text in enumerate(outputs):
         parsed = parse_challenger_output(text)
-        reason = None if parsed.ok else f"unparseable:{parsed.failure}"
-        if parsed.ok and p.drop_duplicates:
-            if parsed.question in seen:
-                reason = "duplicate"
+        duplicate = parsed.ok and parsed.question in seen
+        if parsed.ok:
             seen.add(parsed.question)
+        reason = None if parsed.ok else f"unparseable:{parsed.failure}"
+        if reason is None and p.require_challenger_answer and parsed.answer is None:
+            reason = "no_challenger_answer"
+        if reason is None and duplicate and p.drop_duplicates:
+            reason = "duplicate"
         rows.append({"question_id": f"it{k:02d}-q{i:05d}", "iteration": k, "output": stored_text(text),
                      "question": parsed.question, "challenger_answer": parsed.answer,
-                     "parse_failure": parsed.failure, "drop_reason": reason, "kept": reason is None})
+                     "parse_failure": parsed.failure, "duplicate": duplicate, "drop_reason": reason,
+                     "kept": reason is None})
     df = pd.DataFrame(rows)
     write_parquet_atomic(df, out_file)
     n = len(df)
@@ -45,7 +54,9 @@ def run_question_generation(ctx: StageContext, recompute: bool = False) -> Stage
     summary = {"challenger_model": challenger, "generated": n, "parsed": parsed_n,
                "parse_rate": parsed_n / n if n else 0.0,
                "challenger_boxed_rate": float(df["challenger_answer"].notna().mean()) if n else 0.0,
-               "duplicates": int((df["drop_reason"] == "duplicate").sum()), "kept": int(df["kept"].sum()),
+               "duplicates": int(df["duplicate"].sum()),
+               "duplicate_rate": float(df["duplicate"].sum()) / parsed_n if parsed_n else 0.0,
+               "duplicates_dropped": int((df["drop_reason"] == "duplicate").sum()), "kept": int(df["kept"].sum()),
                "generation": stats}
     if summary["kept"] == 0:
         raise StageError(

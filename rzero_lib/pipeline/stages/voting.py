@@ -11,7 +11,7 @@ from rzero_lib.pipeline.stages.tables import VOTE_COLUMNS, solver_train_table
 from rzero_lib.prompts import solver_messages
 from rzero_lib.sampling import SamplingConfig
 from rzero_lib.values import stored_text
-from rzero_lib.voting import FilterSettings, drop_reason, majority_vote_many
+from rzero_lib.voting import drop_reason, filter_settings_of, majority_vote_many, vote_rules_of
 
 
 def run_voting(ctx: StageContext, recompute: bool = False) -> StageResult:
@@ -35,10 +35,8 @@ def run_voting(ctx: StageContext, recompute: bool = False) -> StageResult:
     finally:
         gen.close()
     answers = [[extract_boxed(r) for r in group] for group in responses]
-    votes = majority_vote_many(answers, timeout_s=p.equivalence_timeout_s)
-    settings = FilterSettings(band_delta=p.band_delta, band_bounds=p.band_bounds, apply_band=p.apply_band,
-                              drop_proof_questions=p.drop_proof_questions, drop_empty_majority=p.drop_empty_majority,
-                              drop_text_answers=p.drop_text_answers)
+    votes = majority_vote_many(answers, timeout_s=p.equivalence_timeout_s, rules=vote_rules_of(p))
+    settings = filter_settings_of(p)
     rows = []
     for (_, q), group, ans, vote in zip(questions.iterrows(), responses, answers, votes):
         reason = drop_reason(q["question"], vote, settings)
