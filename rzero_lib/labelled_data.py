@@ -23,7 +23,12 @@ import json
 from pathlib import Path
 
 from rzero_lib.answers import MAX_ANSWER_CHARS, extract_boxed
-from rzero_lib.sandbox_world import sandbox_dev_problems, sandbox_heldout_problems
+from rzero_lib.sandbox_world import (
+    parse_question,
+    sandbox_dev_problems,
+    sandbox_heldout_problems,
+    worked_solution,
+)
 from rzero_lib.values import present
 
 BUILTIN_PREFIX = "builtin:"
@@ -35,14 +40,14 @@ EVALUATION_SPLITS = {
     ("hiyouga/math12k", "test"): "MATH-500 (the math500 benchmark)",
 }
 
-# The sandbox's labelled set: drawn like the held-out set (every operator x largest-operand digits cell),
-# with its own seed, and without any question of the held-out or the dev set.
+# The sandbox's labelled set: drawn like the held-out set (every number of steps), with its own seed, and
+# without any question of the held-out or the dev set.
 SANDBOX_LABELLED = "arith-sandbox-labelled"
 SANDBOX_LABELLED_SEED = 2_508_051
 SANDBOX_LABELLED_PER_CELL = 200
 LABELLED_BUILTINS = {
-    SANDBOX_LABELLED: "sandbox arithmetic with exact answers, disjoint from arith_sandbox and arith_sandbox_dev "
-                      "(question, answer, solution)",
+    SANDBOX_LABELLED: "sandbox arithmetic with exact answers and worked solutions, disjoint from arith_sandbox "
+                      "and arith_sandbox_dev (question, answer, solution)",
 }
 
 
@@ -157,10 +162,10 @@ def check_dataset_spec(source: str, split: str | None, fields: dict[str, str | N
 def sandbox_labelled_rows(per_cell: int = SANDBOX_LABELLED_PER_CELL, seed: int = SANDBOX_LABELLED_SEED) -> list[dict]:
     """Sandbox questions with exact answers, none of them in the held-out or the dev set.
 
-    The solution is the sandbox Solver's response form (a boxed answer). Small cells have fewer
-    questions: there are only 81 one-digit pairs per operator, and the two evaluation sets take most."""
+    The solution is the sandbox Solver's response form: the correct worked computation (every running
+    total), then the boxed answer."""
     evaluation = {p.question for p in (*sandbox_heldout_problems(), *sandbox_dev_problems())}
-    return [{"question": p.question, "answer": p.answer, "solution": f"\\boxed{{{p.answer}}}"}
+    return [{"question": p.question, "answer": p.answer, "solution": worked_solution(*parse_question(p.question))}
             for p in sandbox_heldout_problems(per_cell, seed=seed) if p.question not in evaluation]
 
 

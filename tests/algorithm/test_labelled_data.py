@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from rzero_lib.answers import MAX_ANSWER_CHARS
+from rzero_lib.answers import MAX_ANSWER_CHARS, extract_boxed
 from rzero_lib.config import ParamsError, load_params, params_from_dict, params_to_dict
 from rzero_lib.labelled_data import (
     SANDBOX_LABELLED,
@@ -19,7 +19,12 @@ from rzero_lib.labelled_data import (
     sandbox_labelled_rows,
     source_kind,
 )
-from rzero_lib.sandbox_world import sandbox_dev_problems, sandbox_heldout_problems
+from rzero_lib.sandbox_world import (
+    parse_question,
+    sandbox_dev_problems,
+    sandbox_heldout_problems,
+    worked_solution,
+)
 from tests.support import PARAMS
 
 BASE = {"run_name": "t", "model": "builtin:tiny-random"}
@@ -103,7 +108,11 @@ def test_sandbox_labelled_set_is_disjoint_from_the_evaluation_sets_and_scorable(
     rows = sandbox_labelled_rows()
     evaluation = {p.question for p in (*sandbox_heldout_problems(), *sandbox_dev_problems())}
     assert len(rows) > 1000 and not {r["question"] for r in rows} & evaluation
-    assert all(answer_problem(r["answer"]) is None and r["solution"] == f"\\boxed{{{r['answer']}}}" for r in rows)
+    assert all(answer_problem(r["answer"]) is None for r in rows)
+    # the solution is the correct worked computation, ending in the gold answer boxed
+    assert all(extract_boxed(r["solution"]) == r["answer"] for r in rows)
+    c, a, b = parse_question(rows[0]["question"])
+    assert rows[0]["solution"] == worked_solution(c, a, b) and len(rows[0]["solution"].split()) == b + 1
     assert rows == sandbox_labelled_rows()  # deterministic
 
 

@@ -20,7 +20,14 @@ from rzero_lib.config import load_params
 from rzero_lib.evaluation.registry import load_benchmark
 from rzero_lib.pipeline.context import StageContext, StageError
 from rzero_lib.pipeline.driver import open_run, plan, prepare_run_dir
-from rzero_lib.pipeline.resume import DONE, OUTDATED, PARAMS_CHANGED, ResumeError, check_run, stage_params_hash
+from rzero_lib.pipeline.resume import (
+    DONE,
+    OUTDATED,
+    PARAMS_CHANGED,
+    ResumeError,
+    check_run,
+    stage_params_hash,
+)
 from rzero_lib.pipeline.rundir import MANIFEST, RunDir
 from rzero_lib.pipeline.stages.supervised_training import (
     LABELLED_COLUMNS,
