@@ -186,6 +186,26 @@ def _stat_fields(pid: int) -> list[str]:
     return stat[stat.rfind(")") + 2:].split()  # the command name (field 2) may hold spaces and parentheses
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of process `pid` (children, their children, ...), from /proc (Linux; [] elsewhere).
+
+    A process whose parent ended is re-parented (to init or a subreaper) and is no longer counted."""
+    if not os.path.isdir("/proc/self"):
+        return []
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat_fields(int(entry))
+            if len(fields) > 1 and fields[0] not in ("Z", "X") and fields[1].isdigit():
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def process_start_time(pid: int) -> int | None:
     """The start time of process `pid` in clock ticks since boot (Linux), None when unknown or gone.
 

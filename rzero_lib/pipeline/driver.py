@@ -51,6 +51,7 @@ from rzero_lib.pipeline.rundir import (
     iteration_dir_name,
 )
 from rzero_lib.processes import pid_alive, process_start_time, stop_group, terminate_as_interrupt
+from rzero_lib.resource_usage import StageUsage
 
 NOTEBOOKS = {
     "challenger_training": "01_challenger_training.ipynb",
@@ -187,6 +188,7 @@ def run_stage(run: RunDir, stage: StageRun, kernel_name: str, progress: bool = T
     kernels = StageKernels(runtime, {DEFERRED_COMMIT_ENV: "1"})
     t0 = time.time()
     committed = False
+    usage = StageUsage(os.getpid()).start()  # the kernel and everything it starts are this process's descendants
     try:
         try:
             kernels.run(lambda: pm.execute_notebook(
@@ -200,12 +202,15 @@ def run_stage(run: RunDir, stage: StageRun, kernel_name: str, progress: bool = T
                                 f"{output}") from None
         except Exception as e:  # noqa: BLE001 - the kernel's failures, told as such; anything else re-raised
             raise kernel_failure(stage, e, output) from e
+        resources = usage.stop()  # the kernel has been shut down and reaped: its CPU time is counted
         os.replace(running, output)
         if stage.stage == ANALYSIS_STAGE:
             export_html(output, folder / "report.html")
-        run.commit_manifest(folder, stage.key, ("report.html",) if stage.stage == ANALYSIS_STAGE else ())
+        run.commit_manifest(folder, stage.key, ("report.html",) if stage.stage == ANALYSIS_STAGE else (),
+                            extra={"resources": resources})
         committed = True
     finally:
+        usage.stop()
         kernels.kill_remaining()  # normally papermill has shut it down already
         if not committed:
             (folder / PENDING_MANIFEST).unlink(missing_ok=True)

@@ -39,6 +39,8 @@ def test_defaults_are_the_paper_recipe():
     ({**BASE, "model": "./no/such/folder"}, "model"),
     ({**BASE, "run_name": "bad name/.."}, "run_name"),
     ({**BASE, "challenger_training": {"batch_size": 6, "mini_batch_size": 4}}, "challenger_training"),
+    # TRL's server mode has no server rzero starts or knows of: refused before anything waits on one
+    ({**BASE, "solver_training": {"use_vllm": True, "vllm_mode": "server"}}, "vllm_mode: server"),
 ])
 def test_errors_name_the_field(data, field):
     with pytest.raises(ParamsError) as e:
