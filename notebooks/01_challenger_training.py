@@ -1,9 +1,7 @@
 # ---
 # jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -20,7 +18,7 @@
 # loaded from disk unless `recompute = True`.
 
 # %% tags=["parameters"]
-run_dir = "runs/smoke"  # an existing run directory (made by `rzero run`)
+run_dir = None  # None: the run named by $RZERO_RUN_DIR (make lab sets it); a relative path is looked up from the kernel folder upward
 iteration = 1
 recompute = False
 
@@ -47,9 +45,9 @@ from rzero_lib.report.stage_plots import plot_log_history
 
 history = result.tables.get("log_history")
 if history is not None and not history.empty:
-    plot_log_history(history, ["reward", "challenger/uncertainty", "challenger/penalty",
-                               "challenger/format_failure_rate", "challenger/p_hat", "kl"],
-                     title=f"Challenger training, iteration {iteration}")
+    display(plot_log_history(history, ["reward", "challenger/uncertainty", "challenger/penalty",
+                                       "challenger/format_failure_rate", "challenger/p_hat", "kl"],
+                             title=f"Challenger training, iteration {iteration}"))
 else:
     print("no training log (untrained-Challenger baseline)")
 

@@ -1,9 +1,7 @@
 # ---
 # jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -18,7 +16,7 @@
 # (README, "Paper and code"). Every question stays in `votes.parquet` with its drop reason.
 
 # %% tags=["parameters"]
-run_dir = "runs/smoke"
+run_dir = None  # None: the run named by $RZERO_RUN_DIR (make lab sets it); a relative path is looked up from the kernel folder upward
 iteration = 1
 recompute = False
 
@@ -50,7 +48,8 @@ votes["drop_reason"].fillna("kept").value_counts().rename("questions").to_frame(
 from rzero_lib.report.stage_plots import plot_p_hat_histogram
 
 plot_p_hat_histogram(votes["p_hat"], m=s["m"], delta=ctx.params.voting.band_delta,
-                     bounds=ctx.params.voting.band_bounds, title=f"Solver agreement, iteration {iteration}")
+                     bounds=ctx.params.voting.band_bounds, kept=votes["kept"],
+                     title=f"Solver agreement, iteration {iteration}")
 
 # %% [markdown]
 # ## A sample of questions with their votes

@@ -1,9 +1,7 @@
 # ---
 # jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -18,7 +16,7 @@
 # the Solver's reward by it. Runs between voting and Solver training when `verifier.enabled` is true.
 
 # %% tags=["parameters"]
-run_dir = "runs/smoke"
+run_dir = None  # None: the run named by $RZERO_RUN_DIR (make lab sets it); a relative path is looked up from the kernel folder upward
 iteration = 1
 recompute = False
 
@@ -48,6 +46,8 @@ ax.scatter(verdicts["p_hat"], verdicts["confidence"], alpha=0.6)
 ax.set_xlabel("p̂ (vote agreement)")
 ax.set_ylabel("verifier confidence")
 ax.set_title(f"Verifier confidence vs vote agreement, iteration {iteration}")
+plt.close(fig)  # shown once, as the cell's value (an open figure would be shown a second time)
+fig
 
 # %%
 display(verdicts[["question", "majority_answer", "p_hat", "confidence", "kept", "drop_reason"]].head(15))

@@ -1,9 +1,7 @@
 # ---
 # jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -17,7 +15,7 @@
 # subsample is reported in every row. The cross-iteration table puts base and every finished iteration side by side.
 
 # %% tags=["parameters"]
-run_dir = "runs/smoke"
+run_dir = None  # None: the run named by $RZERO_RUN_DIR (make lab sets it); a relative path is looked up from the kernel folder upward
 iteration = 0
 recompute = False
 

@@ -1,17 +1,9 @@
 # ---
 # jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
-#     notebook_metadata_filter: language_info
-#     text_representation:
-#       extension: .py
-#       format_name: percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
-#   language_info:
-#     name: python
 # ---
 
 # %% [markdown]
@@ -22,29 +14,29 @@
 # 200 questions per iteration checked by GPT-4o: 79% → 69% → 63%, while the
 # base model's accuracy on the questions falls.)
 #
-# This notebook answers it for the run in `run_dir` and draws the other
+# The analysis answers it for this run and draws the other
 # co-evolution figures: label accuracy by agreement, the difficulty table,
 # p̂ histograms, training curves, benchmark scores and question diversity.
 # All the work happens in `rzero_lib.report.analysis.run_analysis`; figures (PNG + PDF),
 # tables and `summary.json` go to `<run_dir>/report/`. Oracle answers and
 # difficulty generations are cached there, so re-running never asks twice.
-# An interactive explorer over every voted question is at the end.
+# In JupyterLab an interactive explorer over every voted question is at the end.
 
 # %%
 from IPython.display import display
 
 from rzero_lib.pipeline.context import StageContext
-from rzero_lib.report.analysis import run_analysis, show_report
+from rzero_lib.report.analysis import run_analysis, show_label_sample, show_report
 
 # %% tags=["parameters"]
-run_dir = "runs/smoke"
+run_dir = None  # None: the run named by $RZERO_RUN_DIR (make lab sets it); a relative path is looked up from the kernel folder upward
 iteration = None  # unused: the analysis covers every iteration (the pipeline passes it to every stage)
 recompute = False
 
 # %%
 ctx = StageContext.open(run_dir, None, "analysis")
 result = run_analysis(ctx, recompute=recompute)
-print(f"report folder: {ctx.folder} ({'loaded' if result.loaded else 'computed'})")
+print(f"report folder: {ctx.folder.relative_to(ctx.run.path.parent)} ({'loaded' if result.loaded else 'computed'})")
 
 # %% [markdown]
 # ## Headline numbers, figures and tables
@@ -53,17 +45,27 @@ print(f"report folder: {ctx.folder} ({'loaded' if result.loaded else 'computed'}
 show_report(ctx.folder, result)
 
 # %% [markdown]
+# ## The label sample
+#
+# The questions whose majority label was checked against the oracle, with the m answers
+# (the first 40; every row is in `label_sample.parquet`).
+
+# %%
+show_label_sample(result)
+
+# %% [markdown] tags=["interactive"]
 # ## Interactive explorer
 #
 # Pick an iteration; filter by p̂, kept/dropped, drop reason and whether the
 # majority label agrees with the oracle; see the question, the m answers grouped
 # by equivalence, the majority, the oracle's and the Challenger's answers.
-# (Widgets need a live kernel: open this notebook in JupyterLab against the run directory.)
+# (Widgets need a live kernel: open this notebook in JupyterLab against the run directory;
+# `report.html` leaves this section out.)
 
-# %%
+# %% tags=["interactive"]
 try:
     from rzero_lib.report.explorer import explore
 
-    display(explore(run_dir))
+    display(explore(ctx.run.path))
 except Exception as error:  # the report must not fail because widgets cannot render
     print(f"explorer unavailable here: {error}")

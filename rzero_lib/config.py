@@ -153,6 +153,9 @@ class GRPOParams(Section):
                                "compute under autocast; engine = train in engine.dtype (loses small updates)")
     max_grad_norm: float = Field(1.0, gt=0.0, le=1e6)
     gradient_checkpointing: bool = False
+    report_to: Literal["none", "tensorboard", "trackio"] = Field(
+        "none", description="live training curves, written into the stage folder (tensorboard/ or trackio/), "
+                            "offline; needs the `tracking` extra")
     lora: LoraParams = LoraParams()
     # Scale path: vLLM rollouts inside TRL (their context length is engine.max_model_len), and multi-GPU launch.
     use_vllm: bool = False

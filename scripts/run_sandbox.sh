@@ -36,6 +36,8 @@ done
 out="$RUNS_ROOT/sandbox_comparison"
 mkdir -p "$out"
 log "comparison notebook -> $out/notebook.ipynb"
-"$PY" -m papermill notebooks/07_sandbox_comparison.ipynb "$out/notebook.ipynb" -k python3 --cwd "$out" \
-  -p runs_root "$(cd "$RUNS_ROOT" && pwd)" -p output_dir "$(cd "$out" && pwd)" --no-progress-bar
+# the notebook is its py:percent file: jupytext makes the .ipynb that papermill reads from stdin
+"$PY" -m jupytext --to ipynb --output - notebooks/07_sandbox_comparison.py \
+  | "$PY" -m papermill - "$out/notebook.ipynb" -k python3 --cwd "$out" \
+      -p runs_root "$(cd "$RUNS_ROOT" && pwd)" -p output_dir "$(cd "$out" && pwd)" --no-progress-bar
 log "done in $(( $(date +%s) - start )) s; figures and summary.json in $out"

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "rzero_lib"
 # Third-party packages worth deferring: each costs far more than a millisecond to import, or may be absent.
 HEAVY = {"torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers", "vllm", "deepspeed",
          "numpy", "scipy", "sympy", "pandas", "matplotlib", "math_verify", "papermill", "nbformat", "nbconvert",
-         "jupyter_client", "ipywidgets", "IPython", "tqdm", "requests"}
+         "jupyter_client", "ipywidgets", "IPython", "tqdm", "requests", "jupytext", "traitlets"}
 
 
 def _modules() -> list[Path]:

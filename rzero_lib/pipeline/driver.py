@@ -30,9 +30,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rzero_lib.atomic_files import write_text_atomic
 from rzero_lib.config import RunParams, diff_params, params_to_dict
 from rzero_lib.pipeline.lock import RunLock
+from rzero_lib.pipeline.notebooks import check_notebooks, notebooks_dir, stage_notebook
+from rzero_lib.pipeline.report_html import export_report_html
 from rzero_lib.pipeline.resume import (
     DONE,
     OUTDATED,
@@ -53,25 +54,21 @@ from rzero_lib.pipeline.rundir import (
 from rzero_lib.processes import pid_alive, process_start_time, stop_group, terminate_as_interrupt
 from rzero_lib.resource_usage import StageUsage
 
+# The stage notebooks (py:percent files, `rzero_lib.pipeline.notebooks`).
 NOTEBOOKS = {
-    "challenger_training": "01_challenger_training.ipynb",
-    "question_generation": "02_question_generation.ipynb",
-    "voting": "03_voting.ipynb",
-    "verification": "03b_verification.ipynb",
-    "solver_training": "04_solver_training.ipynb",
-    "evaluation": "05_evaluation.ipynb",
-    "analysis": "06_analysis.ipynb",
+    "challenger_training": "01_challenger_training.py",
+    "question_generation": "02_question_generation.py",
+    "voting": "03_voting.py",
+    "verification": "03b_verification.py",
+    "solver_training": "04_solver_training.py",
+    "evaluation": "05_evaluation.py",
+    "analysis": "06_analysis.py",
 }
 NOTEBOOK = "notebook.ipynb"
 RUNNING_NOTEBOOK = "notebook.running.ipynb"  # papermill writes here while the stage runs
 KERNEL_DIR_PREFIX = "rzero-kernel-"  # a private folder per stage kernel: connection file and IPC sockets
 KERNEL_START_TIMEOUT_S = 120
 STOP_GRACE_S = 10.0  # after an interrupt: time for the stage's `finally` blocks and papermill's save
-
-
-def notebooks_dir() -> Path:
-    env = os.environ.get("RZERO_NOTEBOOKS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "notebooks"
 
 
 @dataclass(frozen=True)
@@ -177,12 +174,10 @@ def run_stage(run: RunDir, stage: StageRun, kernel_name: str, progress: bool = T
     """
     import papermill as pm
 
+    check_notebooks([stage.notebook])
     folder = stage.folder(run)
     folder.mkdir(parents=True, exist_ok=True)
     output, running = folder / NOTEBOOK, folder / RUNNING_NOTEBOOK
-    if not stage.notebook.exists():
-        raise PipelineError(f"stage {stage.key}: its notebook {stage.notebook} is missing. Reinstall rzero from "
-                            "a complete checkout, or point RZERO_NOTEBOOKS_DIR at the folder of stage notebooks.")
     (folder / PENDING_MANIFEST).unlink(missing_ok=True)
     runtime = Path(tempfile.mkdtemp(prefix=kernel_dir_prefix()))
     kernels = StageKernels(runtime, {DEFERRED_COMMIT_ENV: "1"})
@@ -192,7 +187,8 @@ def run_stage(run: RunDir, stage: StageRun, kernel_name: str, progress: bool = T
     try:
         try:
             kernels.run(lambda: pm.execute_notebook(
-                str(stage.notebook), str(running), parameters={"run_dir": str(run.path), "iteration": stage.iteration},
+                stage_notebook(stage.notebook), str(running),
+                parameters={"run_dir": str(run.path), "iteration": stage.iteration},
                 kernel_name=kernel_name, progress_bar=progress, cwd=str(folder), log_output=False,
                 request_save_on_cell_execute=True, start_timeout=KERNEL_START_TIMEOUT_S,
                 kernel_manager_class=kernels.manager_class()))
@@ -205,7 +201,7 @@ def run_stage(run: RunDir, stage: StageRun, kernel_name: str, progress: bool = T
         resources = usage.stop()  # the kernel has been shut down and reaped: its CPU time is counted
         os.replace(running, output)
         if stage.stage == ANALYSIS_STAGE:
-            export_html(output, folder / "report.html")
+            export_report_html(output, folder / "report.html", title=f"R-Zero run report: {run.path.name}")
         run.commit_manifest(folder, stage.key, ("report.html",) if stage.stage == ANALYSIS_STAGE else (),
                             extra={"resources": resources})
         committed = True
@@ -379,19 +375,10 @@ def clean_stage_leftovers(run: RunDir) -> None:
                 f.unlink()
 
 
-def export_html(notebook: Path, html: Path) -> None:
-    """A self-contained HTML copy of the executed analysis notebook (images embedded)."""
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    nb = nbformat.read(notebook, as_version=4)
-    body, _ = HTMLExporter(embed_images=True, exclude_input_prompt=True).from_notebook_node(nb)
-    write_text_atomic(html, body)
-
-
 def run_pipeline(params: RunParams, run_dir: str | Path | None = None, *, fresh: bool = False,
                  kernel_name: str | None = None, progress: bool = True) -> RunDir:
     """Run (or resume) every stage under the run directory's lock; returns the run directory."""
+    check_notebooks(stage.notebook for stage in plan(params))  # before the run directory is made
     with terminate_as_interrupt():
         run = RunDir.at(choose_run_dir(params, run_dir, fresh))
         with RunLock(run.path) as lock:

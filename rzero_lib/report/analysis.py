@@ -94,14 +94,14 @@ VERIFIER_TABLE = "verifier.csv"
 
 
 def open_oracle(ctx: StageContext, oracle: Oracle | None) -> tuple[Oracle | None, str]:
-    """(oracle or None, note). A missing oracle is not an error; a misconfigured one is."""
-    if oracle is not None:
-        return oracle, f"oracle: {oracle.describe()}"
-    try:
-        made = make_oracle(ctx.params, ctx.params.analysis.oracle)
-    except NoOracleError as e:
-        return None, f"{NO_ORACLE} ({e})"
-    return made, f"oracle: {made.describe()}"
+    """(oracle or None, note: what the oracle is, for the headline). A missing oracle is not an error; a
+    misconfigured one is."""
+    if oracle is None:
+        try:
+            oracle = make_oracle(ctx.params, ctx.params.analysis.oracle)
+        except NoOracleError as e:
+            return None, f"{NO_ORACLE} ({e})"
+    return oracle, oracle.describe() + (" (exact)" if oracle.exact else "")
 
 
 def by_iteration(table: pd.DataFrame, columns: Sequence[str]) -> dict:
@@ -362,13 +362,40 @@ def show_report(folder: str | Path, result) -> None:
                      f"{100 * (h.get('mean_coverage') or 0):.0f}%")
     display(Markdown("\n\n".join(lines)))
     for stem, path in figure_paths(folder, s).items():
-        display(Markdown(f"### {s['figures'][stem].get('title', stem)}"))
-        display(Image(filename=str(path)))
+        title = s["figures"][stem].get("title", stem)
+        display(Markdown(f"### {title}"))
+        display(Image(filename=str(path), alt=title))  # the alt text travels in the output's metadata
     for name in ("label_accuracy", "difficulty", "label_accuracy_by_agreement", "voting", "diversity"):
         table = result.tables.get(name)
         if table is not None and not table.empty:
             display(Markdown(f"### Table: {name.replace('_', ' ')}"))
-            display(table)
+            display(styled(table))
     evaluation = Path(folder) / "evaluation_table.md"
     if evaluation.exists():
         display(Markdown("### Benchmarks across iterations (accuracy, %)\n\n" + evaluation.read_text()))
+
+
+LABEL_SAMPLE_COLUMNS = ["iteration", "question", "answers", "majority_answer", "p_hat", "oracle_answer",
+                        "label_correct"]
+
+
+def show_label_sample(result, rows: int = 40) -> None:
+    """Display the first `rows` questions of the label sample (the report's static stand-in for the explorer)."""
+    from IPython.display import Markdown, display
+
+    sample = result.tables.get("label_sample")
+    if sample is None or sample.empty:
+        display(Markdown("*No label sample: no finished voting stage kept a question.*"))
+        return
+    shown = sample[[c for c in LABEL_SAMPLE_COLUMNS if c in sample]].head(rows).copy()
+    if "answers" in shown:
+        shown["answers"] = shown["answers"].map(lambda a: ", ".join("—" if x is None else str(x) for x in a))
+    display(styled(shown).format({"p_hat": "{:.2f}"}, na_rep="—"))
+
+
+def styled(table: pd.DataFrame):
+    """A table as the report shows it: 3 decimals, no row numbers (a named index stays)."""
+    style = table.style.format(precision=3, na_rep="—")
+    if isinstance(table.index, pd.RangeIndex):
+        style = style.hide(axis="index")
+    return style

@@ -18,6 +18,7 @@ import pandas as pd
 from rzero_lib.answers import equivalent_many
 from rzero_lib.engine.oracles import make_oracle
 from rzero_lib.oracle import NoOracleError
+from rzero_lib.pipeline.context import locate_run_dir
 from rzero_lib.pipeline.rundir import RunDir
 from rzero_lib.report.run_data import load_run_data
 from rzero_lib.values import present
@@ -27,9 +28,13 @@ STATUS_FILTERS = ("all", "kept", "dropped")
 MAX_LISTED = 500  # rows offered in the question list at once
 
 
-def explorer_table(run_dir: str | Path) -> pd.DataFrame:
-    """All voted questions with `oracle_answer`, `label_correct` (True/False/None) and `in_label_sample`."""
-    run = RunDir.at(run_dir)
+def explorer_table(run_dir: str | Path | None) -> pd.DataFrame:
+    """All voted questions with `oracle_answer`, `label_correct` (True/False/None) and `in_label_sample`.
+
+    `run_dir` as a notebook's parameter (`locate_run_dir`). A question without a majority answer has no
+    label, so its `label_correct` is None (neither agreeing nor disagreeing with the oracle).
+    """
+    run = RunDir.at(locate_run_dir(run_dir))
     votes = load_run_data(run).votes
     if votes.empty:
         return pd.DataFrame(columns=["iteration", "question_id", "question", "p_hat", "kept", "drop_reason",
@@ -46,6 +51,7 @@ def explorer_table(run_dir: str | Path) -> pd.DataFrame:
     table["oracle_answer"] = table["oracle_answer"].astype(object).where(table["oracle_answer"].notna(), None)
     table["label_correct"] = table["label_correct"].astype(object).where(table["label_correct"].notna(), None)
     _fill_exact_oracle(run, table)
+    table.loc[~table["majority_answer"].map(present), "label_correct"] = None
     return table
 
 
@@ -66,8 +72,8 @@ def _fill_exact_oracle(run, table: pd.DataFrame) -> None:
     for i, answer in zip(todo, answers):
         table.at[i, "oracle_answer"] = answer
         majority = table.at[i, "majority_answer"]
-        if answer is not None:
-            pairs.append((majority if present(majority) else None, answer))
+        if answer is not None and present(majority):
+            pairs.append((majority, answer))
             where.append(i)
     for i, ok in zip(where, equivalent_many(pairs, timeout_s=params.voting.equivalence_timeout_s) if pairs else []):
         table.at[i, "label_correct"] = bool(ok)
@@ -126,7 +132,9 @@ def question_html(row) -> str:
     answered = row.get("num_answered")
     unanswered = m - (int(answered) if present(answered) else sum(a is not None for a in answers))
     verdict = row.get("label_correct")
-    if present(verdict):
+    if not present(row.get("majority_answer")):
+        agreement = "<i>no majority answer (no label to check)</i>"
+    elif present(verdict):
         agreement = "<b style='color:green'>agrees</b>" if bool(verdict) else "<b style='color:#b00'>disagrees</b>"
     else:
         agreement = "<i>not checked</i>"
@@ -156,8 +164,13 @@ def question_html(row) -> str:
         f"</div>")
 
 
-def _label(row) -> str:
-    mark = {True: "✓", False: "✗"}.get(row["label_correct"] if present(row["label_correct"]) else None, "·")
+def list_label(row) -> str:
+    """One line of the question list: ✓ / ✗ the label agrees / disagrees with the oracle, · not checked,
+    ∅ no majority answer."""
+    if not present(row.get("majority_answer")):
+        mark = "∅"
+    else:
+        mark = {True: "✓", False: "✗"}.get(row["label_correct"] if present(row["label_correct"]) else None, "·")
     text = " ".join(str(row["question"]).split())
     return f"{mark} it{int(row['iteration'])} p̂={float(row['p_hat']):.2f} {'K' if row['kept'] else 'D'} | {text[:90]}"
 
@@ -185,7 +198,7 @@ def explore(run_dir: str | Path):
         shown = rows.head(MAX_LISTED)
         count.value = (f"<b>{len(rows)}</b> of {len(table)} questions"
                        + (f" (first {MAX_LISTED} listed)" if len(rows) > MAX_LISTED else ""))
-        listing.options = [(_label(r), i) for i, r in shown.iterrows()]
+        listing.options = [(list_label(r), i) for i, r in shown.iterrows()]
         listing.value = listing.options[0][1] if listing.options else None
         show()
 

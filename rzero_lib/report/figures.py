@@ -31,6 +31,7 @@ from rzero_lib.voting import band_limits
 
 NO_ORACLE = "no oracle configured"
 NO_ORACLE_FIGURE_NOTE = f"{NO_ORACLE}\n(set analysis.oracle.kind to 'model' or 'openai')"
+NO_LABEL_CHECKED = "no label checked yet\n(the oracle answered none of the sampled questions)"
 
 FIGURES = {
     "fig1_label_accuracy": "Pseudo-label accuracy per iteration",
@@ -109,7 +110,7 @@ def plot_label_accuracy(table: pd.DataFrame, difficulty: pd.DataFrame | None = N
                     label="this run: base-model accuracy on the questions")
             iterations += base["iteration"].tolist()
     if not len(data):
-        _message(ax, note or NO_ORACLE_FIGURE_NOTE)
+        _message(ax, note or NO_LABEL_CHECKED)
     ax.set_ylim(-4, 104)
     ax.set_ylabel("accuracy on the kept questions (%)")
     _iteration_axis(ax, iterations)
@@ -151,7 +152,7 @@ def plot_accuracy_by_agreement(buckets: pd.DataFrame, note: str | None = None, b
     fig, axes = _figure(size=(7.5, 4.5))
     ax = axes[0, 0]
     if buckets.empty:
-        _message(ax, note or NO_ORACLE_FIGURE_NOTE)
+        _message(ax, note or NO_LABEL_CHECKED)
     else:
         pooled = buckets[buckets["scope"] == "all"].sort_values("p_hat")
         low, high = band_limits(band_delta, band_bounds)
@@ -184,7 +185,8 @@ def plot_p_hat_histograms(votes: pd.DataFrame, m: int, band_delta: float = 0.25,
     iterations = sorted(int(k) for k in votes["iteration"].unique()) if not votes.empty else []
     cols = min(3, max(1, len(iterations)))
     rows = max(1, math.ceil(len(iterations) / cols))
-    fig, axes = _figure(rows, cols, size=(4.6 * cols, 3.3 * rows))
+    # at least 6.4 in wide: the title must fit above a single iteration's panel
+    fig, axes = _figure(rows, cols, size=(max(4.6 * cols, 6.4), 3.3 * rows))
     if not iterations:
         _message(axes[0, 0], "no finished voting stage yet")
         axes[0, 0].axis("off")
@@ -202,7 +204,7 @@ def plot_p_hat_histograms(votes: pd.DataFrame, m: int, band_delta: float = 0.25,
         ax.legend(fontsize=7, loc="upper right")
     for ax in list(axes.flat)[len(iterations):]:
         ax.axis("off")
-    fig.suptitle("p̂ per iteration (Solver_{k−1} voting on Challenger_k's questions)")
+    fig.suptitle("p̂ per iteration k: Solver$_{k-1}$ voting on Challenger$_k$'s questions", fontsize=11)
     return fig
 
 

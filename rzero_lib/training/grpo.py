@@ -15,10 +15,14 @@ docs/notes.md, "TRL 1.16 GRPOTrainer".
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
+import os
 import shutil
+import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,7 +111,7 @@ def training_precision(params: GRPOParams, dtype: str, device: str) -> Precision
 
 
 def grpo_config(params: GRPOParams, work_dir: Path, *, seed: int, device: str, engine: EngineParams,
-                num_processes: int = 1, disable_tqdm: bool = False):
+                num_processes: int = 1, disable_tqdm: bool = False, run_name: str | None = None):
     from trl import GRPOConfig
 
     s = schedule(params, num_processes)
@@ -148,7 +152,9 @@ def grpo_config(params: GRPOParams, work_dir: Path, *, seed: int, device: str, e
         use_cpu=not on_gpu,
         logging_steps=1,
         save_strategy="no",
-        report_to=[],
+        report_to=[] if params.report_to == "none" else [params.report_to],
+        project=TRACKING_PROJECT,
+        run_name=run_name,
         seed=seed,
         data_seed=seed,
         shuffle_dataset=True,
@@ -158,6 +164,45 @@ def grpo_config(params: GRPOParams, work_dir: Path, *, seed: int, device: str, e
         dataloader_num_workers=0,
         **vllm_config_fields(params, engine, num_processes),
     )
+
+
+TRACKING_PROJECT = "rzero"  # trackio's project name (its database is trackio/rzero.db in the stage folder)
+
+
+def tracking_run_name(output_dir: Path) -> str:
+    """The name the curves carry: the stage's place in the run ("iter_01/solver_training")."""
+    return f"{output_dir.parent.name}/{output_dir.name}"
+
+
+def prepare_tracking(report_to: str, output_dir: Path, *, main_process: bool = True) -> Path | None:
+    """Point TRL's logger at `<output_dir>/tensorboard` or `<output_dir>/trackio`, offline; returns that folder.
+
+    Both folders are read from the environment: TensorBoard's when the trainer is built, trackio's when
+    trackio is first imported, which `from trl import GRPOTrainer` does (so this runs before that import;
+    a kernel that already imported it keeps its first folder: we warn). A trackio Space or server named
+    in the environment is ignored, so nothing leaves the machine. A rerun starts the folder afresh
+    (curves of a crashed attempt would otherwise overlap the new ones).
+    """
+    if report_to == "none":
+        return None
+    if importlib.util.find_spec(report_to) is None:
+        raise ValueError(f"report_to: {report_to} needs the {report_to} package: pip install 'rzero[tracking]'")
+    folder = output_dir / report_to
+    if main_process:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    if report_to == "tensorboard":
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(folder)
+    else:
+        for name in ("TRACKIO_SPACE_ID", "TRACKIO_SERVER_URL"):
+            if os.environ.pop(name, None) is not None:
+                warnings.warn(f"report_to: trackio logs locally into {folder}; {name} is ignored", stacklevel=2)
+        os.environ["TRACKIO_DIR"] = str(folder)
+        loaded = sys.modules.get("trackio.utils")
+        if loaded is not None and Path(loaded.TRACKIO_DIR) != folder:
+            warnings.warn(f"trackio was imported earlier in this process and logs into {loaded.TRACKIO_DIR}, "
+                          f"not {folder} (restart the kernel to log into the stage folder)", stacklevel=2)
+    return folder
 
 
 def lora_config(params: GRPOParams):
@@ -212,7 +257,6 @@ def run_grpo(*, start_model: str, dataset_rows: list[dict], reward_func, params:
     """Train `start_model` with GRPO on `dataset_rows` (each has `prompt`) and save it."""
     from accelerate import PartialState
     from datasets import Dataset
-    from trl import GRPOTrainer
 
     # One process in-process; several under `accelerate launch`. Only the main
     # process touches the output folder; the others wait at the barriers.
@@ -227,13 +271,17 @@ def run_grpo(*, start_model: str, dataset_rows: list[dict], reward_func, params:
         if work_dir.exists():
             shutil.rmtree(work_dir)
         work_dir.mkdir()
+    prepare_tracking(params.report_to, output_dir, main_process=state.is_main_process)
     state.wait_for_everyone()
+    # after prepare_tracking: importing GRPOTrainer imports trackio, which reads TRACKIO_DIR then
+    from trl import GRPOTrainer
+
     t0 = time.perf_counter()
     # Each rank loads onto its own device (all ranks on cuda:0 would OOM).
     load_device = str(state.device) if world > 1 else engine.device
     model, tokenizer = load_start_model(start_model, params, engine, work_dir, state, load_device)
     config = grpo_config(params, work_dir, seed=seed, device=device, engine=engine,
-                         num_processes=world, disable_tqdm=disable_tqdm)
+                         num_processes=world, disable_tqdm=disable_tqdm, run_name=tracking_run_name(output_dir))
     # TRL samples `batch_size` distinct prompts per step; a smaller set is repeated.
     rows = list(dataset_rows)
     if not rows:

@@ -119,7 +119,7 @@ def test_make_sandbox_script_runs_the_main_run_and_every_control():
     assert default == ["sandbox", *sorted(CONTROL_SWITCHES, key=list(CONTROL_RUNS).index), VERIFIER_RUN]
     assert all((PARAMS / f"{name}.yaml").exists() for name in default)
     assert set(CONTROL_RUNS) == set(CONTROL_SWITCHES)
-    assert "notebooks/07_sandbox_comparison.ipynb" in script
+    assert "--to ipynb --output - notebooks/07_sandbox_comparison.py" in script
 
 
 def test_heldout_set_is_fixed_stratified_and_exact():

@@ -6,6 +6,7 @@ behaviour and the finished artifacts are checked on the same run.
 """
 
 import json
+import re
 import subprocess
 import sys
 
@@ -82,6 +83,30 @@ def test_analysis_report_exists(smoke_run):
     assert pngs, "the analysis writes its figures as PNG"
     assert all(p.stat().st_size > 2000 for p in pngs)
     assert (report / "report.html").exists() and (report / "summary.json").exists()
+
+
+def test_report_html_reads_as_a_report(smoke_run):
+    """A title, figures with their titles as alt text, no code or script, no machine path, no explorer."""
+    from html import unescape
+
+    html = (smoke_run["dir"] / "report" / "report.html").read_text()
+    summary = json.loads((smoke_run["dir"] / "report" / "summary.json").read_text())
+    assert "<title>R-Zero run report: smoke</title>" in html
+    alts = [unescape(a) for a in re.findall(r'<img [^>]*alt="([^"]*)"', html)]
+    assert alts == [f["title"] for f in summary["figures"].values()]
+    assert "<script" not in html and not re.search(r'class="[^"]*(jp-InputArea-editor|hl-ipython3)', html)
+    assert str(smoke_run["dir"]) not in html and "Interactive explorer" not in html
+    assert "The label sample" in html and "Oracle</strong>: arithmetic (exact)" in html
+
+
+def test_stage_notebooks_show_each_figure_once(smoke_run):
+    def images(stage: str) -> list[int]:
+        nb = json.loads((smoke_run["dir"] / "iter_01" / stage / "notebook.ipynb").read_text())
+        return [i for i, c in enumerate(nb["cells"]) for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+
+    for stage in ("challenger_training", "voting", "solver_training"):
+        shown = images(stage)
+        assert len(shown) == 1, f"{stage}: figures in cells {shown}"
 
 
 def test_status_table(smoke_run):

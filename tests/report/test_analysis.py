@@ -4,16 +4,19 @@
 questions, votes, training logs, evaluation scores, manifests) whose ground
 truth is known, so label accuracy, intervals, per-bucket accuracy, TTRL
 metrics and difficulty numbers are checked exactly. The notebook test runs
-`notebooks/06_analysis.ipynb` through papermill on the same kind of run with
-real (tiny, random) models for the difficulty generations.
+`notebooks/06_analysis.py` through papermill on the same kind of run with
+real (tiny, random) models for the difficulty generations, and exports its
+report.html.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import time
+from html import unescape
 from pathlib import Path
 
 import pandas as pd
@@ -51,7 +54,7 @@ from rzero_lib.sampling import Generator
 from rzero_lib.stats import wilson_interval
 from tests.support import NOTEBOOKS, REPO_ROOT
 
-NOTEBOOK = NOTEBOOKS / "06_analysis.ipynb"
+NOTEBOOK = NOTEBOOKS / "06_analysis.py"
 
 # --------------------------------------------------------------------------
 # the synthetic run: (question, answers, challenger answer, drop reason)
@@ -464,12 +467,13 @@ def test_explorer_filters_and_widget(synthetic_run, no_rendering):
     # exact oracle: also the unsampled proof question gets an answer
     assert q.loc["Prove that 1 + 1 = 2.", "in_label_sample"] == False  # noqa: E712
     assert q.loc["What is 5 + 5?", "oracle_answer"] == "10"
+    # no majority answer: no label, so it neither agrees nor disagrees with the oracle
+    assert q.loc["What is 5 + 5?", "label_correct"] is None
 
     def ids(**kw):
         return set(E.filter_questions(table, **kw)["question"])
 
-    assert ids(oracle="disagrees") == {"What is 20 - 5?", "What is 6 * 7?", "What is 7 * 8?", "What is 11 * 11?",
-                                       "What is 5 + 5?"}
+    assert ids(oracle="disagrees") == {"What is 20 - 5?", "What is 6 * 7?", "What is 7 * 8?", "What is 11 * 11?"}
     assert ids(iteration=2, oracle="disagrees") == {"What is 7 * 8?", "What is 11 * 11?"}
     assert ids(oracle="no oracle answer") == {"How many apples does Tom have?", "Prove that 1 + 1 = 2."}
     assert ids(status="dropped", drop_reasons=["outside_band"]) == {"What is 2 + 2?", "What is 6 * 7?",
@@ -482,6 +486,9 @@ def test_explorer_filters_and_widget(synthetic_run, no_rendering):
 
     html = E.question_html(q.reset_index().iloc[2])
     assert "What is 20 - 5?" in html and "disagrees" in html and "<code>14</code>" in html
+    unlabelled = q.reset_index().set_index("question", drop=False).loc["What is 5 + 5?"]
+    assert "no majority answer" in E.question_html(unlabelled) and "disagrees" not in E.question_html(unlabelled)
+    assert E.list_label(unlabelled).startswith("∅")
     evil = q.reset_index().iloc[0].copy()
     evil["question"] = "<script>alert(1)</script>"
     assert "<script>" not in E.question_html(evil)
@@ -511,22 +518,14 @@ def test_explorer_module_imports_without_widgets():
 # --------------------------------------------------------------------------
 
 
-def test_notebook_is_committed_without_outputs():
-    nb = json.loads(NOTEBOOK.read_text())
-    assert nb["metadata"]["kernelspec"]["name"] == "python3"
-    assert nb["metadata"]["language_info"]["name"] == "python"
-    assert nb["metadata"]["jupytext"]["formats"] == "ipynb,py:percent"
-    assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
-    tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
-    assert len(tagged) == 1 and "run_dir" in "".join(tagged[0]["source"])
-
-
 def test_analysis_notebook_runs_under_papermill(tmp_path, tiny_model_path):
     import papermill as pm
 
+    from rzero_lib.pipeline.notebooks import stage_notebook
+
     run_dir = make_synthetic_run(tmp_path, models=tiny_model_path)
     out = tmp_path / "analysis.ipynb"
-    pm.execute_notebook(str(NOTEBOOK), str(out), parameters={"run_dir": str(run_dir), "iteration": None},
+    pm.execute_notebook(stage_notebook(NOTEBOOK), str(out), parameters={"run_dir": str(run_dir), "iteration": None},
                         kernel_name="python3", cwd=str(tmp_path), progress_bar=False)
     report = run_dir / "report"
     summary = json.loads((report / "summary.json").read_text())
@@ -540,7 +539,27 @@ def test_analysis_notebook_runs_under_papermill(tmp_path, tiny_model_path):
     assert set(summary["difficulty"]) == {"base", "solver 1", "solver 2"}
     nb = json.loads(out.read_text())
     images = [o for c in nb["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert len(images) == len(FIGURES)
+    assert len(images) == len(FIGURES)  # each once
+    assert [o["metadata"]["image/png"]["alt"] for o in images] == list(FIGURES.values())
+    assert_report_html(out, run_dir)
+
+
+def assert_report_html(notebook: Path, run_dir: Path) -> None:
+    """report.html of an executed 06_analysis: a title, figures with their titles as alt text, the label
+    sample, and no code, parameters, explorer, script or home-directory path."""
+    from rzero_lib.pipeline.report_html import report_html
+
+    html = report_html(notebook, "R-Zero run report: synthetic")
+    assert "<title>R-Zero run report: synthetic</title>" in html
+    assert "<script" not in html
+    assert not re.search(r"""(?:src|href)=["']?(?:https?:)?//|url\(["']?(?:https?:)?//|@import""", html), \
+        "the page loads something from elsewhere"
+    alts = re.findall(r'<img [^>]*alt="([^"]*)"', html)
+    assert [unescape(a) for a in alts] == list(FIGURES.values())
+    assert not re.search(r'class="[^"]*(jp-InputArea-editor|hl-ipython3)', html), "code is shown"
+    assert str(run_dir) not in html and str(Path.home()) not in html, "a machine's path is shown"
+    assert "The label sample" in html and "What is 12 + 7?" in html
+    assert "Interactive explorer" not in html and "explorer unavailable" not in html
 
 
 def test_cluster_size_shares():

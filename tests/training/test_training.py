@@ -12,7 +12,7 @@ from rzero_lib.training.grpo import grpo_config, schedule, training_precision
 from rzero_lib.training.reward_functions import ChallengerRewardFunction
 from rzero_lib.training.roles import train_challenger, train_solver
 from rzero_lib.training.vllm_rollouts import vllm_config_fields
-from tests.support import CHALLENGER_PROMPT, PARAMS, SOLVER_PROMPT, TINY, ScriptedGenerator
+from tests.support import CHALLENGER_PROMPT, PARAMS, REPO_ROOT, SOLVER_PROMPT, TINY, ScriptedGenerator
 
 
 def _changed(a_spec, b_spec) -> list[str]:
@@ -246,3 +246,55 @@ def test_challenger_batch_is_gathered_across_processes(tmp_path):
     assert r0["questions"] == r1["questions"] == ["q0a", None, "q1a", "q1b", "q1c"]
     assert r0["p_hats"] == [0.5, None, 0.1, 0.2, 0.3]
     assert (r0["offset"], r1["offset"]) == (0, 2)
+
+
+@pytest.mark.parametrize("report_to", ["tensorboard", "trackio"])
+def test_report_to_writes_live_curves_into_the_stage_folder_offline(tmp_path, format_model_path, report_to):
+    """A real GRPO phase in a fresh interpreter (tests/training/tracking_run.py), as in a stage's kernel, with
+    a trackio Space named in the environment (it would deploy there) and no network beyond loopback."""
+    import os
+    import subprocess
+    import sys
+
+    stage = tmp_path / "smoke" / "iter_01" / "solver_training"
+    (stage / report_to).mkdir(parents=True)
+    (stage / report_to / "stale-from-a-crashed-attempt").write_text("x")
+    env = {k: v for k, v in os.environ.items() if k not in ("TENSORBOARD_LOGGING_DIR", "TRACKIO_DIR")}
+    env["TRACKIO_SPACE_ID"] = "someone/somewhere"
+    r = subprocess.run([sys.executable, "-m", "tests.training.tracking_run", format_model_path, str(stage), report_to],
+                       cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-4000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert not out["refused"], f"connections that would have left the machine: {out['refused']}"
+    assert out["parameter_change"] > 0 and _changed(format_model_path, out["model_dir"])
+    folder = stage / report_to
+    assert not (folder / "stale-from-a-crashed-attempt").exists()
+    if report_to == "tensorboard":
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        (events,) = folder.rglob("events.out.tfevents.*")
+        accumulator = EventAccumulator(str(events))
+        accumulator.Reload()
+        assert [e.step for e in accumulator.Scalars("train/reward")] == [1, 2]
+    else:
+        import sqlite3
+
+        assert any("TRACKIO_SPACE_ID is ignored" in w for w in out["warnings"]), out["warnings"]
+        (db,) = folder.glob("*.db")
+        assert db.name == "rzero.db"
+        with sqlite3.connect(db) as connection:
+            tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            dump = "\n".join(str(row) for t in tables for row in connection.execute(f'SELECT * FROM "{t}"'))
+        assert "iter_01/solver_training" in dump and "train/reward" in dump
+
+
+def test_report_to_names_the_missing_package(tmp_path, monkeypatch):
+    import importlib.util
+
+    from rzero_lib.training.grpo import prepare_tracking
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "trackio" else real(name, *a))
+    with pytest.raises(ValueError, match=r"rzero\[tracking\]"):
+        prepare_tracking("trackio", tmp_path)
+    assert prepare_tracking("none", tmp_path) is None and not list(tmp_path.iterdir())
