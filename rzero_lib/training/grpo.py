@@ -30,7 +30,12 @@ from rzero_lib.atomic_files import write_text_atomic
 from rzero_lib.config import EngineParams, GRPOParams
 from rzero_lib.engine.device import dtype_name, resolve_device
 from rzero_lib.engine.models import is_adapter, load_model, resolve_model_path, save_model
-from rzero_lib.training.vllm_rollouts import prepare_weight_sync, rollout_engine, vllm_config_fields
+from rzero_lib.training.vllm_rollouts import (
+    pick_rendezvous_port,
+    prepare_weight_sync,
+    rollout_engine,
+    vllm_config_fields,
+)
 
 
 @dataclass
@@ -289,6 +294,8 @@ def run_grpo(*, start_model: str, dataset_rows: list[dict], reward_func, params:
     while len(rows) < params.batch_size:
         rows = rows + dataset_rows[: params.batch_size - len(rows)]
     dataset = Dataset.from_list(rows)
+    if params.use_vllm:
+        pick_rendezvous_port()
     trainer = GRPOTrainer(model=model, reward_funcs=[reward_func], args=config, train_dataset=dataset,
                           processing_class=tokenizer, peft_config=lora_config(params))
     weight_sync = prepare_weight_sync(trainer, params)

@@ -27,6 +27,7 @@ import yaml
 
 from rzero_lib.atomic_files import write_json_atomic
 from rzero_lib.engine.device import cuda_device_count
+from rzero_lib.engine.solver_server.protocol import free_port
 from rzero_lib.processes import die_with_parent, stop_group, tied_child_env
 from rzero_lib.values import jsonable
 
@@ -97,6 +98,15 @@ def _multinode_overrides(config_path: Path, env: dict) -> list[str]:
     return flags
 
 
+def rendezvous_port_flags(config_path: Path, flags: list[str]) -> list[str]:
+    """On one machine, a free rendezvous port for the ranks instead of torchrun's fixed 29500: two launched
+    stages on one machine (two runs, or a run beside the tests) would otherwise fail with EADDRINUSE."""
+    cfg = yaml.safe_load(config_path.read_text()) or {}
+    if "--main_process_port" in flags or cfg.get("main_process_port") or (cfg.get("num_machines") or 1) > 1:
+        return []
+    return ["--main_process_port", str(free_port())]
+
+
 def check_process_count(config_path: Path, num_processes: int) -> None:
     """Refuse a CPU config with several processes: accelerate would start one (several need mpirun)."""
     cfg = yaml.safe_load(config_path.read_text()) or {}
@@ -135,6 +145,7 @@ def launch_training(role: str, payload: dict, *, config: str, num_processes: int
     child_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), child_env.get("PYTHONPATH")) if p)
     check_process_count(accelerate_config_path(config), num_processes)  # bad config: fail before writing
     extra = _multinode_overrides(accelerate_config_path(config), child_env)
+    extra += rendezvous_port_flags(accelerate_config_path(config), extra)
     # The shipped configs say bf16; an explicit fp32/fp16 engine wins.
     dtype = (payload.get("engine") or {}).get("dtype")
     if dtype in ("float32", "float16"):

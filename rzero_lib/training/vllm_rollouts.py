@@ -16,7 +16,10 @@ fixes it is noticed, and checks that rollouts follow the trained weights.
 
 from __future__ import annotations
 
+import os
+
 from rzero_lib.config import EngineParams, GRPOParams
+from rzero_lib.engine.solver_server.protocol import free_port
 
 TRL_SYNC = "trl"  # TRL's per-tensor load_weights (CUDA)
 RELOAD_SYNC = "vllm_reload"  # vLLM's in-place reload (CPU platform)
@@ -38,6 +41,15 @@ def vllm_config_fields(params: GRPOParams, engine: EngineParams, num_processes: 
             "vllm_tensor_parallel_size": params.vllm_tensor_parallel_size,
             "vllm_max_model_length": engine.max_model_len,
             "vllm_importance_sampling_correction": params.vllm_importance_sampling_correction}
+
+
+def pick_rendezvous_port() -> None:
+    """A single training process with a colocated engine: give vLLM's process group an OS-chosen free port.
+
+    TRL tries 29500 first (torchrun's default): a launched stage or another run on the same machine can take
+    it between TRL's check and vLLM's bind (EADDRINUSE). A launched rank keeps torchrun's MASTER_PORT."""
+    if "MASTER_PORT" not in os.environ:
+        os.environ["MASTER_PORT"] = str(free_port())
 
 
 def on_vllm_cpu_platform() -> bool:

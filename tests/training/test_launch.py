@@ -20,6 +20,7 @@ from rzero_lib.training.launch import (
     launch_training,
     make_payload,
     read_result,
+    rendezvous_port_flags,
     should_launch,
 )
 from tests.support import SOLVER_PROMPT
@@ -97,6 +98,15 @@ def test_multinode_needs_main_ip(tmp_path):
     with pytest.raises(ValueError, match="RZERO_MAIN_PROCESS_IP"):
         launch_training("solver", {}, config="multinode", num_processes=16, log_path=tmp_path / "log.txt",
                         env={"RZERO_MAIN_PROCESS_IP": ""})
+
+
+def test_one_machine_ranks_rendezvous_on_a_free_port():
+    """torchrun's fixed 29500 made a launched stage fail with EADDRINUSE beside another run or the tests (seen
+    while the rehearsal ran); the multinode port, set in its config or RZERO_MAIN_PROCESS_PORT, stays."""
+    flags = rendezvous_port_flags(accelerate_config_path("cpu"), [])
+    assert flags[0] == "--main_process_port" and int(flags[1]) > 0
+    assert rendezvous_port_flags(accelerate_config_path("multinode"), []) == []
+    assert rendezvous_port_flags(accelerate_config_path("zero2"), ["--main_process_port", "1234"]) == []
 
 
 # --- launch rules -------------------------------------------------------------

