@@ -217,6 +217,15 @@ def process_start_time(pid: int) -> int | None:
         return None
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds process `pid` has used so far (Linux), None when unknown or gone."""
+    fields = _stat_fields(pid)
+    try:
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # fields 14 and 15 of stat(5)
+    except (IndexError, ValueError):
+        return None
+
+
 def pid_alive(pid: int, start_time: int | None = None) -> bool:
     """Whether `pid` runs (and, when `start_time` is given and knowable, is the same process)."""
     if pid <= 0:

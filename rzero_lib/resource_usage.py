@@ -6,10 +6,12 @@
   1/k in each) from `/proc/<pid>/smaps_rollup`, else RSS; summed RSS would count
   torch's libraries once per forked worker. Peaks shorter than the interval can
   be missed. Linux only; elsewhere the peak stays None.
-- `children_cpu_seconds()`: user + system CPU seconds of this process's reaped
-  descendants (`getrusage(RUSAGE_CHILDREN)`). Its difference around a stage is
-  what the stage's processes used, provided each was waited for by its parent
-  (one orphaned to init is not counted).
+- CPU time, two lower bounds of which the larger is recorded: the difference of
+  `children_cpu_seconds()` (user + system of this process's reaped descendants,
+  `getrusage(RUSAGE_CHILDREN)`: misses a process its parent never waited for,
+  e.g. one orphaned to init), and the sum over every descendant seen by the
+  sampler of its last sampled user + system time (misses the last interval of
+  each process and processes shorter than one interval).
 
 The driver measures each stage with both and records them in the manifest
 (`resources`): docs/design.md, "The run directory".
@@ -21,7 +23,7 @@ import resource
 import threading
 import time
 
-from rzero_lib.processes import descendants
+from rzero_lib.processes import descendants, process_cpu_seconds, process_start_time
 
 MIB = 1 << 20
 
@@ -42,10 +44,10 @@ def process_memory_bytes(pid: int) -> tuple[int, str] | None:
         return None
 
 
-def tree_memory_bytes(pid: int) -> tuple[int, str]:
-    """The summed memory of `pid`'s descendants and how it was measured ("pss", "rss" or "pss+rss")."""
+def summed_memory_bytes(pids: list[int]) -> tuple[int, str]:
+    """The summed memory of processes `pids` and how it was measured ("pss", "rss" or "pss+rss")."""
     total, kinds = 0, set()
-    for child in descendants(pid):
+    for child in pids:
         measured = process_memory_bytes(child)
         if measured is not None:
             total += measured[0]
@@ -54,20 +56,32 @@ def tree_memory_bytes(pid: int) -> tuple[int, str]:
 
 
 class TreeMemoryPeak:
-    """The peak summed memory of a process's descendants while this object runs (`with` or start/stop)."""
+    """The peak summed memory of a process's descendants, and their sampled CPU time, while this object runs
+    (`with` or start/stop)."""
 
     def __init__(self, pid: int, interval_s: float = 1.0) -> None:
         self.pid = pid
         self.interval_s = interval_s
         self.peak_bytes: int | None = None
         self.measure = "none"
+        self._cpu: dict[tuple[int, int | None], float] = {}  # (pid, start time) -> last sampled CPU seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rzero-memory-peak", daemon=True)
 
     def _sample(self) -> None:
-        total, measure = tree_memory_bytes(self.pid)
+        children = descendants(self.pid)
+        total, measure = summed_memory_bytes(children)
         if self.peak_bytes is None or total > self.peak_bytes:
             self.peak_bytes, self.measure = total, measure
+        for child in children:
+            used = process_cpu_seconds(child)
+            if used is not None:
+                self._cpu[child, process_start_time(child)] = used
+
+    @property
+    def sampled_cpu_seconds(self) -> float:
+        """The summed CPU time of every descendant seen, as last sampled."""
+        return sum(self._cpu.values())
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -115,7 +129,8 @@ class StageUsage:
         self._memory.stop()
         peak = self._memory.peak_bytes
         self.record = {"wall_seconds": round(time.perf_counter() - self._t0, 2),
-                       "cpu_seconds": round(children_cpu_seconds() - self._cpu0, 2),
+                       "cpu_seconds": round(max(children_cpu_seconds() - self._cpu0,
+                                                self._memory.sampled_cpu_seconds), 2),
                        "peak_memory_mib": round(peak / MIB, 1) if peak is not None else None,
                        "memory_measure": self._memory.measure}
         return self.record

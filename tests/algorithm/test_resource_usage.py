@@ -40,3 +40,23 @@ def test_stage_usage_counts_the_cpu_time_of_reaped_children():
     record = usage.stop()
     assert record["cpu_seconds"] >= 0.3 and record["wall_seconds"] >= record["cpu_seconds"] * 0.5
     assert record["peak_memory_mib"] > 0 and usage.stop() is record  # stopping twice changes nothing
+
+
+# A child that starts a CPU-bound grandchild and exits without waiting for it: the grandchild is never reaped by
+# this process tree, so getrusage(RUSAGE_CHILDREN) misses its CPU time (vLLM's engine processes can end so).
+BURNER = "import pathlib, sys\nx = 0\nfor i in range(3 * 10**7): x += i\npathlib.Path(sys.argv[1]).write_text('done')"
+ABANDONING_CHILD = ("import os, subprocess, sys, time\n"
+                    f"subprocess.Popen([sys.executable, '-c', {BURNER!r}, sys.argv[1]])\n"
+                    "while not os.path.exists(sys.argv[1]): time.sleep(0.05)\n"
+                    "time.sleep(0.3)\nos._exit(0)  # no wait: the grandchild is left to init")
+
+
+def test_stage_usage_counts_processes_nobody_waited_for(tmp_path):
+    from rzero_lib.resource_usage import children_cpu_seconds
+
+    reaped0 = children_cpu_seconds()
+    usage = StageUsage(os.getpid(), interval_s=0.1).start()
+    subprocess.run([sys.executable, "-c", ABANDONING_CHILD, str(tmp_path / "done")], check=True, timeout=300)
+    record = usage.stop()
+    burned = record["cpu_seconds"] - (children_cpu_seconds() - reaped0)
+    assert burned >= 0.5, record  # the grandchild's CPU time, seen only by the sampler
