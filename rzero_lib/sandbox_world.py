@@ -1,4 +1,5 @@
-"""The arithmetic sandbox's world: its prompts, the question form `A op B = ?`, and the fixed problem sets.
+"""The arithmetic sandbox's world: its prompts, the question form `c + a * b = ?` worked step by step, the
+pretraining corpus's knobs (`World`: slips and an early-stop misconception), and the fixed problem sets.
 
 Pure Python, shared by the sandbox model's pretraining (`rzero_lib.engine.builtins.arith_sandbox`),
 its benchmarks (`arith_sandbox`, `arith_sandbox_dev`) and the sandbox experiment
@@ -7,8 +8,11 @@ its benchmarks (`arith_sandbox`, `arith_sandbox_dev`) and the sandbox experiment
 
 from __future__ import annotations
 
+import math
 import random
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from rzero_lib.arithmetic import ArithmeticProblem, evaluate_expression, format_answer
 from rzero_lib.prompts import PromptSpec
@@ -25,7 +29,7 @@ SANDBOX_SOLVER_SYSTEM = ""
 SANDBOX_SOLVER_USER = "{question}"
 
 # The Verifier's turn (`verifier.system` / `verifier.user` in params/sandbox_verifier.yaml): the question and the
-# Solver's response (a boxed answer); the reply is \boxed{yes} or \boxed{no}.
+# Solver's response (its worked computation and boxed answer); the reply is \boxed{yes} or \boxed{no}.
 SANDBOX_VERIFIER_SYSTEM = ""
 SANDBOX_VERIFIER_USER = "{question} {solution}"
 
@@ -44,62 +48,163 @@ def sandbox_solver_prompt() -> PromptSpec:
 
 
 # --------------------------------------------------------------------------
-# questions
+# the world: repeated addition, worked step by step
 # --------------------------------------------------------------------------
+#
+# A question is `c + a * b = ?` (c 10..99, a 2..9, b 1..MAX_STEPS); its difficulty is b, the number of steps.
+# The Solver answers with a worked computation, the running totals c + a, c + 2a, ..., c + ba written as
+# 3-digit numbers, then the boxed last total:
+#   "37 + 7 * 4 = ?"  ->  "044 051 058 065 \boxed{65}"
+# Every step is local (the previous total and the one digit a), so a ~1M-parameter model learns the skill for
+# every length in minutes. The pretraining corpus (`World`) executes it noisily:
+# - slips: each step's ones digit is written wrong with a probability that grows with b (`World.slip_rate`),
+#   and the computation goes on from the wrong total: slips give *diverse* wrong answers, which a vote cancels;
+# - the misconception: it stops one step early ("loses count") with a share that rises with b
+#   (`World.trap_share`); every early stop of a question gives the *same* wrong answer c + a(b-1), a
+#   concentrated wrong answer that can win the vote (how labels go wrong).
+# Why this shape, and what was measured with it: docs/sandbox.md.
 
-OPERATORS = "+-*"
-MAX_OPERAND_DIGITS = 4
-QUESTION_TEMPLATE = "{a} {op} {b} = ?"
+MAX_STEPS = 12
+QUESTION_TEMPLATE = "{c} + {a} * {b} = ?"
+CELL_WIDTH = 3  # running totals are written as 3-digit numbers (the largest is 99 + 9 * 12 = 207)
+CAREFUL, CARELESS = "careful", "careless"
+REFUSAL = "?"  # the Solver's whole answer to a malformed question: no box, so no vote
 
 HELDOUT_SEED = 2_508_050  # disjoint from the pretraining seeds (small integers)
 DEV_SEED = 777  # a development set for tuning the run's settings; the held-out set is only for reporting
-HELDOUT_PER_CELL = 40  # per (operator, largest-operand digits) cell: 3 * 4 * 40 = 480 items
+HELDOUT_PER_CELL = 40  # per number of steps: 12 * 40 = 480 items
 
 
-def _operand(rng: random.Random, digits: int) -> int:
-    low = 1 if digits == 1 else 10 ** (digits - 1)
-    return rng.randint(low, 10**digits - 1)
+@dataclass(frozen=True)
+class World:
+    """The pretraining corpus's knobs (the only place ground truth is used). Defaults: the measured world."""
+
+    trap_max: float = 0.85  # early-stop share for very long questions
+    trap_mid: float = 7.0  # steps at which the early-stop share is trap_max / 2
+    trap_width: float = 1.2  # logistic width (steps)
+    slip_base: float = 0.04  # per-step slip probability: slip_base + slip_per_step * b
+    slip_per_step: float = 0.012
+    max_steps: int = MAX_STEPS
+    # steps b in the Solver's corpus: uniform, the skill exists at every length
+    solver_step_weights: tuple[float, ...] = (1.0,) * MAX_STEPS
+    # ... and in the Challenger's corpus: mostly short (easy) questions, a thin tail of long ones, so the base
+    # Challenger writes below the Solver's edge and the uncertainty reward has to pull it up
+    challenger_step_weights: tuple[float, ...] = (10, 10, 7, 4, 2, 1, 0.5, 0.25, 0.15, 0.1, 0.05, 0.05)
+    challenger_share: float = 0.10  # share of Challenger conversations in a pretraining batch
+    # Share of Solver conversations whose question is malformed (one or two character edits away from the form),
+    # answered with REFUSAL: the base Solver gives no answer to what it cannot parse, so the Challenger earns
+    # nothing for malformed questions (without it, a Challenger learned to write "18 + 8 * * = ?" for reward).
+    malformed_share: float = 0.05
+
+    def trap_share(self, steps: int) -> float:
+        """Share of the corpus's solutions of a `steps`-step question that stop one step early."""
+        if steps < 2:
+            return 0.0
+        return self.trap_max / (1.0 + math.exp(-(steps - self.trap_mid) / self.trap_width))
+
+    def slip_rate(self, steps: int) -> float:
+        """Per-step probability of a wrong ones digit in a `steps`-step solution."""
+        return min(0.9, self.slip_base + self.slip_per_step * steps)
 
 
-def make_problem(a: int, op: str, b: int) -> ArithmeticProblem:
-    """The sandbox question `a op b = ?` with its exact answer."""
-    expression = f"{a} {op} {b}"
+DEFAULT_WORLD = World()
+_QUESTION_RE = re.compile(r"^\s*(\d+)\s*\+\s*(\d+)\s*\*\s*(\d+)\s*=\s*\?\s*$")
+
+
+def make_problem(c: int, a: int, b: int) -> ArithmeticProblem:
+    """The sandbox question `c + a * b = ?` with its exact answer (`max_digits` holds its difficulty b)."""
+    expression = f"{c} + {a} * {b}"
     value = evaluate_expression(expression)
     if value is None:
         raise ValueError(f"not evaluable: {expression}")
-    return ArithmeticProblem(question=QUESTION_TEMPLATE.format(a=a, op=op, b=b), answer=format_answer(value),
-                             expression=expression, operators=op, max_digits=max(len(str(a)), len(str(b))),
-                             num_operands=2, style="plain")
+    return ArithmeticProblem(question=QUESTION_TEMPLATE.format(c=c, a=a, b=b), answer=format_answer(value),
+                             expression=expression, operators="+*", max_digits=b, num_operands=3, style="plain")
 
 
-def draw_problem(rng: random.Random, digit_weights: dict[int, float],
-                 operator_weights: dict[str, float] | None = None) -> ArithmeticProblem:
-    """Two operands with digit counts drawn independently from `digit_weights`, an operator from
-    `operator_weights` (uniform over + - * when None)."""
-    sizes, weights = list(digit_weights), list(digit_weights.values())
-    d1, d2 = rng.choices(sizes, weights, k=2)
-    ops = operator_weights or {op: 1.0 for op in OPERATORS}
-    op = rng.choices(list(ops), list(ops.values()))[0]
-    return make_problem(_operand(rng, d1), op, _operand(rng, d2))
+def parse_question(question: str | None) -> tuple[int, int, int] | None:
+    """(c, a, b) of a question in the sandbox's form, else None."""
+    m = _QUESTION_RE.match(str(question or ""))
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
 
 
-def sandbox_heldout_problems(per_cell: int = HELDOUT_PER_CELL, seed: int = HELDOUT_SEED) -> list[ArithmeticProblem]:
-    """The fixed held-out set: `per_cell` distinct questions per (operator, largest-operand digits)."""
+def question_difficulty(question: str | None) -> int | None:
+    """The number of steps b of a sandbox question, None for any other text."""
+    parsed = parse_question(question)
+    return parsed[2] if parsed else None
+
+
+def draw_problem(rng: random.Random, step_weights: Sequence[float]) -> ArithmeticProblem:
+    """A question with b drawn from `step_weights` (b = 1, 2, ...), c and a uniform."""
+    b = rng.choices(range(1, len(step_weights) + 1), step_weights)[0]
+    return make_problem(rng.randint(10, 99), rng.randint(2, 9), b)
+
+
+def worked_solution(c: int, a: int, b: int, steps: int | None = None, slips: dict[int, int] | None = None) -> str:
+    """The running totals of `steps` (default b) additions of a to c, then the boxed last total; `slips` maps a
+    step to the wrong ones digit written there (the computation goes on from the written total)."""
+    slips = slips or {}
+    total, cells = c, []
+    for j in range(b if steps is None else steps):
+        total += a
+        if j in slips:
+            total = total - total % 10 + slips[j]
+        cells.append(f"{total:0{CELL_WIDTH}d}")
+    return " ".join(cells) + f" \\boxed{{{total}}}"
+
+
+def early_stop_answer(c: int, a: int, b: int) -> str:
+    """The misconception's answer: one step too few."""
+    return str(c + a * (b - 1))
+
+
+def corpus_solution(rng: random.Random, c: int, a: int, b: int, world: World = DEFAULT_WORLD) -> tuple[str, str]:
+    """(method, worked solution) as the pretraining corpus writes it: one step early with the world's trap share,
+    each step's ones digit slipped with its slip rate."""
+    method = CARELESS if rng.random() < world.trap_share(b) else CAREFUL
+    steps = b - 1 if method == CARELESS else b
+    rate = world.slip_rate(b)
+    slips, total = {}, c
+    for j in range(steps):
+        total += a
+        if rng.random() < rate:
+            slips[j] = rng.choice([d for d in range(10) if d != total % 10])
+            total = total - total % 10 + slips[j]
+    return method, worked_solution(c, a, b, steps, slips)
+
+
+_EDIT_CHARS = "0123456789+*= ?"
+
+
+def malformed_question(rng: random.Random, question: str) -> str:
+    """One or two random character edits of a sandbox question that leave it outside the sandbox's form."""
+    while True:
+        text = question
+        for _ in range(rng.randint(1, 2)):
+            i = rng.randrange(len(text))
+            kind = rng.randrange(3)
+            if kind == 0 and len(text) > 1:
+                text = text[:i] + text[i + 1:]
+            elif kind == 1:
+                text = text[:i] + rng.choice(_EDIT_CHARS) + text[i:]
+            else:
+                text = text[:i] + rng.choice(_EDIT_CHARS) + text[i + 1:]
+        if parse_question(text) is None and text.strip():
+            return text
+
+
+def sandbox_heldout_problems(per_cell: int = HELDOUT_PER_CELL, seed: int = HELDOUT_SEED,
+                             max_steps: int = MAX_STEPS) -> list[ArithmeticProblem]:
+    """The fixed held-out set: `per_cell` distinct questions per number of steps 1..max_steps."""
     rng = random.Random(seed)
     problems = []
-    for op in OPERATORS:
-        for top in range(1, MAX_OPERAND_DIGITS + 1):
-            seen: set[str] = set()
-            tries = 0
-            while len(seen) < per_cell and tries < 100 * per_cell:
-                tries += 1
-                sizes = [top, rng.randint(1, top)]
-                rng.shuffle(sizes)
-                p = make_problem(_operand(rng, sizes[0]), op, _operand(rng, sizes[1]))
-                if p.expression in seen:
-                    continue
-                seen.add(p.expression)
-                problems.append(p)
+    for b in range(1, max_steps + 1):
+        seen: set[str] = set()
+        while len(seen) < per_cell:
+            p = make_problem(rng.randint(10, 99), rng.randint(2, 9), b)
+            if p.expression in seen:
+                continue
+            seen.add(p.expression)
+            problems.append(p)
     return problems
 
 

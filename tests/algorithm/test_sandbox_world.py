@@ -1,6 +1,26 @@
-"""The sandbox's world: its question form and the difficulty helpers."""
+"""The sandbox's world: its question form, the worked solutions the corpus writes, and the problem sets."""
 
-from rzero_lib.sandbox_world import answer_digits, make_problem, operand_digits, question_operator
+import random
+
+from rzero_lib.arithmetic_expressions import arithmetic_answer
+from rzero_lib.sandbox_world import (
+    CARELESS,
+    DEFAULT_WORLD,
+    MAX_STEPS,
+    World,
+    answer_digits,
+    corpus_solution,
+    early_stop_answer,
+    make_problem,
+    malformed_question,
+    operand_digits,
+    parse_question,
+    question_difficulty,
+    question_operator,
+    sandbox_dev_problems,
+    sandbox_heldout_problems,
+    worked_solution,
+)
 
 
 def test_difficulty_helpers():
@@ -10,8 +30,49 @@ def test_difficulty_helpers():
     assert answer_digits("-385") == 3 and answer_digits("0") == 1
     assert answer_digits("7/3") is None and answer_digits(None) is None
     assert question_operator("12 - 5 = ?") == "-" and question_operator("3 * 4 = ?") == "*"
+    assert question_difficulty("37 + 7 * 4 = ?") == 4 and question_difficulty(" 37+7*11 = ? ") == 11
+    assert question_difficulty("37 + 7 = ?") is None and question_difficulty(None) is None
 
 
 def test_question_form_has_exact_answers():
-    p = make_problem(47, "-", 385)
-    assert (p.question, p.answer, p.max_digits, p.operators) == ("47 - 385 = ?", "-338", 3, "-")
+    p = make_problem(37, 7, 4)
+    assert (p.question, p.answer, p.max_digits) == ("37 + 7 * 4 = ?", "65", 4)
+    assert arithmetic_answer(p.question) == "65"
+    assert parse_question(p.question) == (37, 7, 4)
+    assert early_stop_answer(37, 7, 4) == "58"
+
+
+def test_worked_solution_writes_running_totals_and_carries_slips_forward():
+    assert worked_solution(37, 7, 4) == "044 051 058 065 \\boxed{65}"
+    assert worked_solution(37, 7, 4, steps=3) == "044 051 058 \\boxed{58}"  # the early stop
+    # a slip at step 1 (051 -> 053) is carried: every later total is off by the same amount
+    assert worked_solution(37, 7, 4, slips={1: 3}) == "044 053 060 067 \\boxed{67}"
+
+
+def test_corpus_rates_follow_the_world():
+    world = DEFAULT_WORLD
+    assert world.trap_share(1) == 0 and world.trap_share(4) < 0.1 < 0.7 < world.trap_share(12) < world.trap_max
+    assert abs(world.slip_rate(5) - (world.slip_base + 5 * world.slip_per_step)) < 1e-12
+    rng = random.Random(0)
+    for b, lo, hi in [(2, 0.0, 0.03), (12, 0.7, 0.9)]:
+        careless = sum(corpus_solution(rng, 50, 3, b)[0] == CARELESS for _ in range(2000)) / 2000
+        assert lo <= careless <= hi, (b, careless)
+    # no slips and no trap: the corpus writes the exact worked solution
+    exact = World(trap_max=0.0, slip_base=0.0, slip_per_step=0.0)
+    assert corpus_solution(rng, 37, 7, 9, exact)[1] == worked_solution(37, 7, 9)
+
+
+def test_malformed_questions_leave_the_form():
+    rng = random.Random(1)
+    for _ in range(300):
+        assert parse_question(malformed_question(rng, "37 + 7 * 4 = ?")) is None
+
+
+def test_problem_sets_cover_every_step_count_and_are_disjoint():
+    held, dev = sandbox_heldout_problems(), sandbox_dev_problems()
+    assert len(held) == len(dev) == 40 * MAX_STEPS
+    assert {p.max_digits for p in held} == set(range(1, MAX_STEPS + 1))
+    assert all(question_difficulty(p.question) == p.max_digits for p in held)
+    assert all(arithmetic_answer(p.question) == p.answer for p in held[::7])
+    assert sandbox_heldout_problems() == held  # fixed
+    assert len({p.question for p in held}) == len(held)

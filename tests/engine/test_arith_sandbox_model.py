@@ -15,11 +15,10 @@ from rzero_lib.engine.builtins.arith_sandbox import (
     PretrainCorpus,
     build_char_tokenizer,
     build_sandbox_model,
-    near_miss,
 )
 from rzero_lib.engine.transformers_backend import TransformersGenerator
 from rzero_lib.sampling import SamplingConfig
-from rzero_lib.sandbox_world import sandbox_challenger_prompt, sandbox_solver_prompt
+from rzero_lib.sandbox_world import REFUSAL, parse_question, sandbox_challenger_prompt, sandbox_solver_prompt
 
 
 def test_reduced_model_is_a_complete_hf_folder(reduced_sandbox):
@@ -59,38 +58,32 @@ def test_tokenizer_round_trip_and_chat_template():
     assert tok.decode(ids, skip_special_tokens=True) == "<question>1 + 2 = ?</question>"
 
 
-def test_corpus_questions_are_oracle_evaluable_and_answers_exact():
+def test_corpus_questions_are_oracle_evaluable_and_solutions_worked():
     corpus = PretrainCorpus(build_char_tokenizer(), seed=1)
-    examples = corpus.batch(400)
-    roles = {ex.role for ex in examples}
-    assert roles == {"challenger", "solver", "verifier"}
-    verdicts = []
+    examples = corpus.batch(600)
+    assert {ex.role for ex in examples} == {"challenger", "solver"}
+    exact = careless = refused = 0
     for ex in examples:
         assert arithmetic_answer(ex.problem.question) == ex.problem.answer
-        if ex.role == "solver":
-            assert ex.completion == f"\\boxed{{{ex.problem.answer}}}<|im_end|>"
-        elif ex.role == "verifier":
-            # The shown answer is right exactly when the verdict is yes.
-            shown = ex.prompt.split("\\boxed{", 1)[1].split("}", 1)[0]
-            right = shown == ex.problem.answer
-            assert ex.completion == f"\\boxed{{{'yes' if right else 'no'}}}<|im_end|>"
-            verdicts.append(right)
-        else:
+        if ex.role == "challenger":
             assert ex.completion == f"<question>{ex.problem.question}</question><|im_end|>"
-    # Partial competence by design: the Solver's corpus is dominated by small operands.
-    solver_digits = [ex.problem.max_digits for ex in examples if ex.role == "solver"]
-    assert sum(d <= 2 for d in solver_digits) > 0.8 * len(solver_digits)
-    assert 0.3 < sum(verdicts) / len(verdicts) < 0.7
-
-
-def test_near_misses_are_wrong_and_close():
-    import random
-
-    rng = random.Random(0)
-    for answer in [0, 7, -12, 345, 9999, -40000]:
-        for _ in range(50):
-            wrong = near_miss(rng, answer)
-            assert wrong != answer and abs(wrong - answer) < 10 ** len(str(abs(answer)))
+            continue
+        question = ex.prompt.split("<|user|>", 1)[1].split("<|im_end|>", 1)[0]
+        if ex.completion == f"{REFUSAL}<|im_end|>":
+            assert parse_question(question) is None  # only malformed questions are refused
+            refused += 1
+            continue
+        c, a, b = parse_question(question)
+        cells = ex.completion.split(" \\boxed{")[0].split()
+        assert len(cells) in (b, b - 1) and all(len(x) == 3 for x in cells)
+        careless += len(cells) == b - 1
+        exact += extract_boxed(ex.completion) == ex.problem.answer
+    solver = sum(ex.role == "solver" for ex in examples)
+    # noisy execution of a skill that exists at every length: mostly right, some early stops, a few refusals
+    assert 0.3 * solver < exact < 0.9 * solver and careless > 0.1 * solver and 0 < refused < 0.12 * solver
+    # the base Challenger writes mostly short questions
+    steps = [ex.problem.max_digits for ex in examples if ex.role == "challenger"]
+    assert sum(b <= 3 for b in steps) > 0.6 * len(steps)
 
 
 def test_build_is_deterministic_for_a_seed(tmp_path):
@@ -111,6 +104,6 @@ def test_reduced_model_writes_in_both_formats(reduced_sandbox):
                              SamplingConfig(n=32, temperature=1.0, max_new_tokens=24, seed=0), progress=False)[0]
     parsed = [parse_challenger_output(t) for t in questions]
     assert sum(p.ok for p in parsed) >= 8, questions[:5]
-    answers = gen.generate([sandbox_solver_prompt().messages("3 + 4 = ?")],
-                           SamplingConfig(n=16, temperature=1.0, max_new_tokens=12, seed=0), progress=False)[0]
+    answers = gen.generate([sandbox_solver_prompt().messages("37 + 7 * 2 = ?")],
+                           SamplingConfig(n=16, temperature=1.0, max_new_tokens=24, seed=0), progress=False)[0]
     assert sum(extract_boxed(t) is not None for t in answers) >= 8, answers[:5]

@@ -26,7 +26,7 @@ class Builtin:
 BUILTINS: dict[str, Builtin] = {
     "tiny-random": Builtin("2", build_tiny_random),
     "smollm2-135m-instruct": Builtin("1", build_smollm2),
-    "arith-sandbox": Builtin("2", build_sandbox_model),
+    "arith-sandbox": Builtin("3", build_sandbox_model),
 }
 
 if set(BUILTINS) != set(BUILTIN_MODELS):

@@ -1,8 +1,15 @@
 """`builtin:arith-sandbox`: a ~1M-parameter character-level model pretrained here, from scratch, for the sandbox.
 
-The pretraining corpus (conversations of the three roles rendered with the
-sandbox's own prompts) is the only place where ground-truth answers are used;
-R-Zero's stages never see it. Recipe and reasons: docs/sandbox.md.
+The pretraining corpus (Challenger and Solver conversations rendered with the
+sandbox's own prompts, written by `rzero_lib.sandbox_world.World`: worked
+solutions with slips and an early-stop misconception) is the only place where
+ground-truth answers are used; R-Zero's stages never see it. Recipe and
+reasons: docs/sandbox.md.
+
+Simplifications: no Verifier conversations (the self-verifying Verifier of
+`params/sandbox_verifier.yaml` is not pretrained to verify in this world; see
+docs/sandbox.md); bit-for-bit determinism for a seed holds on one machine and
+thread count.
 `RZERO_SANDBOX_STEPS` (or `steps=`) makes reduced builds for tests.
 """
 
@@ -14,28 +21,23 @@ import os
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rzero_lib.arithmetic import ArithmeticProblem, format_answer
-from rzero_lib.prompts import PromptSpec, render_prompt
+from rzero_lib.arithmetic import ArithmeticProblem
+from rzero_lib.prompts import render_prompt
 from rzero_lib.sandbox_world import (
+    DEFAULT_WORLD,
+    REFUSAL,
     SANDBOX_PROMPTS,
-    SANDBOX_VERIFIER_SYSTEM,
-    SANDBOX_VERIFIER_USER,
+    World,
+    corpus_solution,
     draw_problem,
+    malformed_question,
+    parse_question,
     sandbox_challenger_prompt,
     sandbox_solver_prompt,
 )
-
-# Operand-digit distributions (per operand, independently).
-# The Challenger's corpus spans every size: the base Challenger writes easy and hard questions alike.
-CHALLENGER_DIGIT_WEIGHTS = {1: 12.0, 2: 2.0, 3: 1.0, 4: 0.5}
-# The Solver's corpus is dominated by small operands: competence falls with operand size.
-SOLVER_DIGIT_WEIGHTS = {1: 6.0, 2: 4.0, 3: 1.0, 4: 0.25}
-SOLVER_OPERATOR_WEIGHTS = {"+": 1.0, "-": 1.0, "*": 1.0}
-CHALLENGER_SHARE = 0.10  # share of Challenger conversations in a pretraining batch
-VERIFIER_SHARE = 0.15  # share of verification conversations (half right answers, half near misses)
 
 PRETRAIN_SEED = 0
 
@@ -87,69 +89,40 @@ def build_char_tokenizer():
 # --------------------------------------------------------------------------
 
 
-def near_miss(rng: random.Random, answer: int) -> int:
-    """A wrong answer that looks like a Solver's mistake: off by a little, one digit changed, or off by a power
-    of ten."""
-    while True:
-        kind = rng.randrange(3)
-        digits = len(str(abs(answer)))
-        if kind == 0 or digits == 1:
-            wrong = answer + rng.choice([-1, 1]) * rng.randint(1, 9)
-        elif kind == 1:
-            text = list(str(abs(answer)))
-            i = rng.randrange(len(text))
-            text[i] = rng.choice([d for d in "0123456789" if d != text[i] and (i or d != "0")])
-            wrong = int("".join(text)) * (-1 if answer < 0 else 1)
-        else:
-            wrong = answer + rng.choice([-1, 1]) * 10 ** rng.randint(1, digits - 1)
-        if wrong != answer:
-            return wrong
-
-
 @dataclass(frozen=True)
 class PretrainExample:
-    role: str  # "challenger" | "solver" | "verifier"
+    role: str  # "challenger" | "solver"
     prompt: str  # rendered with the chat template, ends with the assistant header
     completion: str  # the assistant turn, ending with the end-of-turn token
     problem: ArithmeticProblem
 
 
 class PretrainCorpus:
-    """An endless, seeded stream of sandbox conversations for both roles."""
+    """An endless, seeded stream of sandbox conversations for both roles, written as `world` says."""
 
-    def __init__(self, tokenizer, seed: int = PRETRAIN_SEED, challenger_share: float = CHALLENGER_SHARE,
-                 solver_digit_weights: dict[int, float] | None = None,
-                 challenger_digit_weights: dict[int, float] | None = None,
-                 verifier_share: float = VERIFIER_SHARE) -> None:
+    def __init__(self, tokenizer, seed: int = PRETRAIN_SEED, world: World = DEFAULT_WORLD) -> None:
         self.tokenizer = tokenizer
         self.rng = random.Random(seed)
-        self.challenger_share = challenger_share
-        self.verifier_share = verifier_share
-        self.solver_weights = solver_digit_weights or SOLVER_DIGIT_WEIGHTS
-        self.challenger_weights = challenger_digit_weights or CHALLENGER_DIGIT_WEIGHTS
+        self.world = world
         self.challenger_prompt = render_prompt(tokenizer, sandbox_challenger_prompt().messages())
         self.solver_prompt = sandbox_solver_prompt()
         self.end = tokenizer.eos_token
 
+    def _solver_prompt(self, question: str) -> str:
+        return render_prompt(self.tokenizer, self.solver_prompt.messages(question))
+
     def example(self) -> PretrainExample:
-        draw = self.rng.random()
-        if draw < self.challenger_share:
-            p = draw_problem(self.rng, self.challenger_weights)
+        w = self.world
+        if self.rng.random() < w.challenger_share:
+            p = draw_problem(self.rng, w.challenger_step_weights)
             return PretrainExample("challenger", self.challenger_prompt,
                                    f"<question>{p.question}</question>{self.end}", p)
-        if draw < self.challenger_share + self.verifier_share:
-            # Verification: the Solver's kind of response with a right or a near-miss answer; same operand sizes
-            # as the Solver's corpus, so the base Verifier is as partially competent as the base Solver.
-            p = draw_problem(self.rng, self.solver_weights, SOLVER_OPERATOR_WEIGHTS)
-            right = self.rng.random() < 0.5
-            shown = p.answer if right else format_answer(near_miss(self.rng, int(p.answer)))
-            user = SANDBOX_VERIFIER_USER.replace("{question}", p.question).replace("{solution}",
-                                                                                   f"\\boxed{{{shown}}}")
-            prompt = render_prompt(self.tokenizer, PromptSpec(SANDBOX_VERIFIER_SYSTEM, user).messages())
-            return PretrainExample("verifier", prompt, f"\\boxed{{{'yes' if right else 'no'}}}{self.end}", p)
-        p = draw_problem(self.rng, self.solver_weights, SOLVER_OPERATOR_WEIGHTS)
-        return PretrainExample("solver", render_prompt(self.tokenizer, self.solver_prompt.messages(p.question)),
-                               f"\\boxed{{{p.answer}}}{self.end}", p)
+        p = draw_problem(self.rng, w.solver_step_weights)
+        if self.rng.random() < w.malformed_share:
+            question = malformed_question(self.rng, p.question)
+            return PretrainExample("solver", self._solver_prompt(question), f"{REFUSAL}{self.end}", p)
+        _, solution = corpus_solution(self.rng, *parse_question(p.question), w)
+        return PretrainExample("solver", self._solver_prompt(p.question), f"{solution}{self.end}", p)
 
     def batch(self, size: int) -> list[PretrainExample]:
         return [self.example() for _ in range(size)]
@@ -185,13 +158,13 @@ MODEL_SHAPE = dict(hidden_size=128, intermediate_size=512, num_hidden_layers=4, 
                    num_key_value_heads=2, head_dim=32)
 
 
-def new_sandbox_model(tokenizer, seed: int = PRETRAIN_SEED):
+def new_sandbox_model(tokenizer, seed: int = PRETRAIN_SEED, shape: dict | None = None):
     import torch
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     config = Qwen3Config(vocab_size=len(tokenizer), tie_word_embeddings=True, max_position_embeddings=512,
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                         bos_token_id=None, **MODEL_SHAPE)
+                         bos_token_id=None, **(shape or MODEL_SHAPE))
     torch.manual_seed(seed)
     model = Qwen3ForCausalLM(config)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
@@ -203,11 +176,12 @@ def new_sandbox_model(tokenizer, seed: int = PRETRAIN_SEED):
 class PretrainSettings:
     steps: int = DEFAULT_PRETRAIN_STEPS
     batch_size: int = 64
-    learning_rate: float = 3e-3
+    learning_rate: float = 4e-3
     warmup_steps: int = 50
     min_lr_ratio: float = 0.1  # cosine decay from learning_rate to min_lr_ratio * learning_rate
     weight_decay: float = 0.01
     seed: int = PRETRAIN_SEED
+    length_buckets: int = 2  # the Solver's examples go in this many forward passes, grouped by length
 
 
 def pretrain_steps_from_env(default: int = DEFAULT_PRETRAIN_STEPS) -> int:
@@ -223,11 +197,12 @@ def pretrain_steps_from_env(default: int = DEFAULT_PRETRAIN_STEPS) -> int:
     return steps
 
 
-def pretrain(model, tokenizer, settings: PretrainSettings, log_every: int = 100, callback=None) -> list[dict]:
+def pretrain(model, tokenizer, settings: PretrainSettings, log_every: int = 100, callback=None,
+             world: World = DEFAULT_WORLD) -> list[dict]:
     """Next-token training on the sandbox corpus; returns the loss log."""
     import torch
 
-    corpus = PretrainCorpus(tokenizer, seed=settings.seed)
+    corpus = PretrainCorpus(tokenizer, seed=settings.seed, world=world)
     torch.manual_seed(settings.seed)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
@@ -249,8 +224,11 @@ def pretrain(model, tokenizer, settings: PretrainSettings, log_every: int = 100,
             group["lr"] = lr_at(step)
         batch = corpus.batch(settings.batch_size)
         opt.zero_grad(set_to_none=True)
-        # One forward pass per role (similar lengths, little padding); the loss is per completion token.
-        groups = [[ex for ex in batch if ex.role == role] for role in ("challenger", "solver", "verifier")]
+        # Forward passes over examples of similar length (little padding): the Challenger's, then the Solver's
+        # sorted by length and cut in `settings.length_buckets` parts. The loss is per completion token.
+        solver = sorted((ex for ex in batch if ex.role == "solver"), key=lambda ex: len(ex.prompt) + len(ex.completion))
+        cut = max(1, math.ceil(len(solver) / settings.length_buckets))
+        groups = [[ex for ex in batch if ex.role == "challenger"]] + [solver[i:i + cut] for i in range(0, len(solver), cut)]
         encoded = [encode_batch(tokenizer, g) for g in groups if g]
         tokens = sum(int((labels[:, 1:] != -100).sum()) for _, _, labels in encoded)
         loss_value = 0.0
@@ -279,7 +257,7 @@ def pretrain(model, tokenizer, settings: PretrainSettings, log_every: int = 100,
 
 
 def build_sandbox_model(target: str | Path, steps: int | None = None, seed: int = PRETRAIN_SEED,
-                        log_every: int = 100) -> Path:
+                        log_every: int = 100, world: World = DEFAULT_WORLD, callback=None) -> Path:
     """Pretrain the sandbox model and save a complete Hugging Face folder into `target`.
 
     `steps` defaults to `$RZERO_SANDBOX_STEPS`, else `DEFAULT_PRETRAIN_STEPS`
@@ -295,14 +273,12 @@ def build_sandbox_model(target: str | Path, steps: int | None = None, seed: int 
     tokenizer = build_char_tokenizer()
     model = new_sandbox_model(tokenizer, seed=seed)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    log = pretrain(model, tokenizer, settings, log_every=log_every)
+    log = pretrain(model, tokenizer, settings, log_every=log_every, callback=callback, world=world)
     model.save_pretrained(target)
     tokenizer.save_pretrained(target)
     record = {"settings": settings.__dict__, "model_shape": MODEL_SHAPE,
               "parameters": sum(p.numel() for p in model.parameters()),
-              "solver_digit_weights": SOLVER_DIGIT_WEIGHTS, "challenger_digit_weights": CHALLENGER_DIGIT_WEIGHTS,
-              "challenger_share": CHALLENGER_SHARE, "verifier_share": VERIFIER_SHARE, "prompts": SANDBOX_PROMPTS,
-              "verifier_prompt": {"system": SANDBOX_VERIFIER_SYSTEM, "user": SANDBOX_VERIFIER_USER}, "log": log,
+              "world": asdict(world), "prompts": SANDBOX_PROMPTS, "log": log,
               "note": "pretraining corpus: the only place ground-truth answers are used (docs/sandbox.md)"}
     (target / "sandbox_pretraining.json").write_text(json.dumps(record, indent=2))
     return target
