@@ -39,10 +39,14 @@ START=$(date +%s)
 "$RZERO" run params/rehearsal.yaml --run-dir "$RUN_DIR" --no-progress "$@"
 RC=$?
 WALL=$(( $(date +%s) - START ))
-# user and system CPU seconds of every process this script waited for (the driver and, through it, the stages)
-CPU=$(times | awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }')
+# user and system CPU seconds of every process this shell waited for (the driver and, through it, the stages).
+# `times` runs in this shell, not in a $( ) subshell, whose children's times start at zero.
+TIMES_FILE=$(mktemp)
+times > "$TIMES_FILE"
+CPU=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$TIMES_FILE")
+rm -f "$TIMES_FILE"
 
 echo "== per stage (engines from the manifests; CPU: user+system of the stage's processes; peak: PSS of its process tree)"
 "$RZERO" status "$RUN_DIR" --engines
-echo "== whole run: exit code $RC, wall ${WALL} s, CPU ${CPU} s (user+system, all processes), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== whole run: exit code $RC, wall ${WALL} s, CPU ${CPU} s (user+system of the processes waited for: a lower bound), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 exit $RC
