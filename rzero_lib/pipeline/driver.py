@@ -53,6 +53,7 @@ from rzero_lib.pipeline.rundir import (
     stage_key,
 )
 from rzero_lib.processes import pid_alive, process_start_time, stop_group, terminate_as_interrupt
+from rzero_lib.resource_usage import StageUsage
 
 # The stage notebooks (py:percent files, `rzero_lib.pipeline.notebooks`).
 NOTEBOOKS = {
@@ -195,6 +196,7 @@ def run_stage(run: RunDir, stage: StageRun, kernel_name: str, progress: bool = T
     kernels = StageKernels(runtime, {DEFERRED_COMMIT_ENV: "1"})
     t0 = time.time()
     committed = False
+    usage = StageUsage(os.getpid()).start()  # the kernel and everything it starts are this process's descendants
     try:
         try:
             kernels.run(lambda: pm.execute_notebook(
@@ -209,12 +211,15 @@ def run_stage(run: RunDir, stage: StageRun, kernel_name: str, progress: bool = T
                                 f"{output}") from None
         except Exception as e:  # noqa: BLE001 - the kernel's failures, told as such; anything else re-raised
             raise kernel_failure(stage, e, output) from e
+        resources = usage.stop()  # the kernel has been shut down and reaped: its CPU time is counted
         os.replace(running, output)
         if stage.stage == ANALYSIS_STAGE:
             export_report_html(output, folder / "report.html", title=f"R-Zero run report: {run.path.name}")
-        run.commit_manifest(folder, stage.key, ("report.html",) if stage.stage == ANALYSIS_STAGE else ())
+        run.commit_manifest(folder, stage.key, ("report.html",) if stage.stage == ANALYSIS_STAGE else (),
+                            extra={"resources": resources})
         committed = True
     finally:
+        usage.stop()
         kernels.kill_remaining()  # normally papermill has shut it down already
         if not committed:
             (folder / PENDING_MANIFEST).unlink(missing_ok=True)

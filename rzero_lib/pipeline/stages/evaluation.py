@@ -50,7 +50,7 @@ def run_evaluation(ctx: StageContext, recompute: bool = False) -> StageResult:
     gen = ctx.generator(model)
     try:
         scores, samples = evaluate_model(gen, p.benchmarks, p, solver_prompt, seed=ctx.params.seed)
-        stats = gen.stats.as_dict()
+        stats = gen.record()
     finally:
         gen.close()
     write_parquet_atomic(scores, scores_file)

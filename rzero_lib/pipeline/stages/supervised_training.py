@@ -30,7 +30,13 @@ from rzero_lib.labelled_data import (
     source_kind,
 )
 from rzero_lib.pipeline.context import StageContext, StageError, StageResult
-from rzero_lib.pipeline.stages.grpo_phase import curve_summary, launched_training, launches, load_training
+from rzero_lib.pipeline.stages.grpo_phase import (
+    curve_summary,
+    launched_training,
+    launches,
+    load_training,
+    training_engine_record,
+)
 from rzero_lib.training.roles import train_solver, train_solver_sft
 
 LABELLED_FILE = "labelled.parquet"
@@ -190,7 +196,7 @@ def run_supervised_training(ctx: StageContext, recompute: bool = False) -> Stage
                               seed=ctx.seed("grpo"), **common)
     history = pd.DataFrame(result.log_history)
     summary = {"method": p.method, "start_from": p.start_from, "start_model": start, **data_summary,
-               **result.summary(), "launched": launched,
+               **result.summary(), "launched": launched, "engine": training_engine_record(p, result, launched),
                **curve_summary(history, "reward" if p.method == "grpo" else "loss")}
     ctx.finish(inputs={"start_model": start, "dataset": data_summary["dataset"]},
                outputs=["model", "log_history.jsonl", LABELLED_FILE], summary=summary,
