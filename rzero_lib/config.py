@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rzero_lib.labelled_data import BUILTIN_PREFIX, check_dataset_spec
 from rzero_lib.model_specs import resolve_model_spec
 from rzero_lib.presets import PRESETS, apply_preset
 
@@ -157,13 +158,25 @@ class GRPOParams(Section):
         "none", description="live training curves, written into the stage folder (tensorboard/ or trackio/), "
                             "offline; needs the `tracking` extra")
     lora: LoraParams = LoraParams()
-    # Scale path: vLLM rollouts inside TRL, and multi-GPU launch.
+    # Scale path: vLLM rollouts inside TRL (their context length is engine.max_model_len), and multi-GPU launch.
     use_vllm: bool = False
-    vllm_mode: Literal["colocate", "server"] = "colocate"
+    vllm_mode: Literal["colocate", "server"] = Field(
+        "colocate", description="colocate: a vLLM engine inside each training process; server: not supported "
+                                "(rzero neither starts nor connects a TRL vLLM server; docs/engine.md)")
     vllm_gpu_memory_utilization: float = Field(0.3, gt=0.0, le=1.0)
+    vllm_tensor_parallel_size: int = Field(1, ge=1, le=MAX_PARALLEL, description="training processes that share "
+                                                                                 "one colocated vLLM engine")
     launcher: Literal["auto", "in_process", "accelerate"] = "auto"
-    accelerate_config: str | None = Field(None, description="zero2 | zero3 | fsdp | multinode | a path")
+    accelerate_config: str | None = Field(None, description="zero2 | zero3 | fsdp | multinode | cpu | a path")
     num_processes: int | None = Field(None, ge=1, le=MAX_PARALLEL)
+
+    @model_validator(mode="after")
+    def _vllm_rollouts(self):
+        if self.use_vllm and self.vllm_mode == "server":
+            raise ValueError("vllm_mode: server is not supported: rzero neither starts a TRL vLLM server nor "
+                             "takes its address, so TRL would wait for http://0.0.0.0:8000 and fail. Use "
+                             "vllm_mode: colocate (docs/engine.md, \"TRL's vLLM rollouts\")")
+        return self
 
     @model_validator(mode="after")
     def _batch_shapes(self):
@@ -343,6 +356,70 @@ class VerifierParams(Section):
         return v
 
 
+class LabelledFieldsParams(Section):
+    """Which field of the labelled data is the question, the gold answer and (optional) the worked solution."""
+
+    question: str = "question"
+    answer: str = "answer"
+    solution: str | None = None
+
+
+class LabelledDatasetParams(Section):
+    source: str | None = Field(None, description="a .jsonl/.parquet path, a datasets folder, a hub id, or "
+                                                 "builtin:arith-sandbox-labelled")
+    split: str = Field("train", description="split of a hub dataset or datasets folder")
+    config: str | None = Field(None, description="hub dataset configuration")
+    revision: str = Field("main", description="hub revision (pin a commit to freeze the data)")
+    fields: LabelledFieldsParams = LabelledFieldsParams()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_source(cls, data):
+        return {"source": data} if isinstance(data, str) else data  # `dataset: path` is short for its source
+
+    @field_validator("source")
+    @classmethod
+    def _local_source(cls, v: str | None) -> str | None:
+        """A local file or folder as an absolute path, resolved where the command runs (a stage runs in its
+        own folder, where a relative path would not exist and would be taken for a hub id)."""
+        if v is None or v.startswith(BUILTIN_PREFIX) or not Path(v).expanduser().exists():
+            return v
+        return str(Path(v).expanduser().resolve())
+
+
+class SupervisedTrainingParams(GRPOParams):
+    """The optional supervised stage after the last iteration (docs/supervised.md): GRPO with the gold answers as
+    labels (the Solver's GRPO and reward) or SFT on worked solutions, then the iterations' evaluation."""
+
+    enabled: bool = False
+    dataset: LabelledDatasetParams = LabelledDatasetParams()
+    start_from: Literal["last_solver", "base"] = Field(
+        "last_solver", description="base: the labelled-only control (R-Zero's iterations are not run)")
+    method: Literal["grpo", "sft"] = "grpo"
+    format_weight: float = Field(0.0, ge=0.0, le=1.0, description="GRPO: the Solver's format term")
+    max_questions: int | None = Field(None, ge=1, le=MAX_QUESTIONS,
+                                      description="a seeded subsample of the usable rows")
+    evaluation_overlap: Literal["drop", "refuse"] = Field(
+        "drop", description="training questions that are evaluation questions: dropped (counted) or refused")
+    sft_max_length: int = Field(2048, ge=8, le=MAX_NEW_TOKENS,
+                                description="SFT: tokens per prompt + solution (longer is cut)")
+
+    @model_validator(mode="after")
+    def _dataset(self):
+        if self.enabled:
+            if not self.dataset.source:
+                raise ValueError("supervised_training.enabled needs supervised_training.dataset.source")
+            check_dataset_spec(self.dataset.source, self.dataset.split, self.dataset.fields.model_dump(), self.method)
+        if self.method == "sft" and self.launcher == "accelerate":
+            raise ValueError("supervised_training.launcher: accelerate launches GRPO; SFT runs in one process")
+        return self
+
+    def solver_params(self) -> SolverTrainingParams:
+        """The GRPO settings as the Solver's (what `train_solver` and its launched entry point take)."""
+        shared = set(SolverTrainingParams.model_fields) & set(type(self).model_fields)
+        return SolverTrainingParams.model_validate(self.model_dump(include=shared))
+
+
 class RunParams(Section):
     preset: Literal[PRESETS] = Field("paper", description="the recipe unset parameters take: rzero_lib.presets")
     run_name: str = Field(..., min_length=1, max_length=100)
@@ -360,6 +437,7 @@ class RunParams(Section):
     evaluation: EvaluationParams = EvaluationParams()
     analysis: AnalysisParams = AnalysisParams()
     verifier: VerifierParams = VerifierParams()
+    supervised_training: SupervisedTrainingParams = SupervisedTrainingParams()
 
     @field_validator("run_name")
     @classmethod

@@ -186,6 +186,26 @@ def _stat_fields(pid: int) -> list[str]:
     return stat[stat.rfind(")") + 2:].split()  # the command name (field 2) may hold spaces and parentheses
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of process `pid` (children, their children, ...), from /proc (Linux; [] elsewhere).
+
+    A process whose parent ended is re-parented (to init or a subreaper) and is no longer counted."""
+    if not os.path.isdir("/proc/self"):
+        return []
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat_fields(int(entry))
+            if len(fields) > 1 and fields[0] not in ("Z", "X") and fields[1].isdigit():
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def process_start_time(pid: int) -> int | None:
     """The start time of process `pid` in clock ticks since boot (Linux), None when unknown or gone.
 
@@ -193,6 +213,15 @@ def process_start_time(pid: int) -> int | None:
     """
     try:
         return int(_stat_fields(pid)[19])  # field 22 of stat(5)
+    except (IndexError, ValueError):
+        return None
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds process `pid` has used so far (Linux), None when unknown or gone."""
+    fields = _stat_fields(pid)
+    try:
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # fields 14 and 15 of stat(5)
     except (IndexError, ValueError):
         return None
 

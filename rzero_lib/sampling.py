@@ -78,6 +78,14 @@ class Generator:
     def close(self) -> None:
         """Release the model (and GPU memory)."""
 
+    def engine_info(self) -> dict:
+        """What generates, for a stage's manifest (backends add their engine's facts)."""
+        return {"backend": self.backend_name}
+
+    def record(self) -> dict:
+        """The engine and its running totals, as a stage's manifest records them (`generation`)."""
+        return {"engine": self.engine_info(), **self.stats.as_dict()}
+
 
 def check_prompts(prompts: Sequence[Prompt]) -> None:
     """A list of prompts, not a single string (which would be read as one prompt per character)."""

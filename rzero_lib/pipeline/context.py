@@ -24,7 +24,6 @@ from rzero_lib.domains import resolve_prompts
 from rzero_lib.engine.generation import engine_generator
 from rzero_lib.pipeline.resume import stage_params_hash
 from rzero_lib.pipeline.rundir import (
-    ANALYSIS_STAGE,
     DEFERRED_COMMIT_ENV,
     PARAMS_FILE,
     RunDir,
@@ -86,7 +85,7 @@ class StageContext:
     def open(cls, run_dir: str | Path | None, iteration: int | None, stage: str) -> StageContext:
         run = RunDir.at(locate_run_dir(run_dir))
         params = run.load_params()
-        folder = run.report_dir if stage == ANALYSIS_STAGE else run.stage_dir(int(iteration), stage)
+        folder = run.stage_folder(iteration, stage)
         folder.mkdir(parents=True, exist_ok=True)
         clean_partials(folder)
         ctx = cls(run, iteration, stage, params, folder, time.time())

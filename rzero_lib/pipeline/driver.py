@@ -2,7 +2,8 @@
 
 Order: base evaluation (iteration 0); for k = 1..K challenger training →
 question generation → voting → (verification) → solver training → evaluation;
-then the analysis report. Each stage runs in its own kernel and leaves its
+then (optionally) the supervised stage and its evaluation; then the analysis
+report. Each stage runs in its own kernel and leaves its
 executed notebook, errors included, in its stage folder. The driver holds the
 run directory's lock for its whole life (`pipeline.lock`), verifies every
 finished stage before anything runs (`pipeline.resume`: outputs against their
@@ -49,9 +50,10 @@ from rzero_lib.pipeline.rundir import (
     PENDING_MANIFEST,
     PipelineError,
     RunDir,
-    iteration_dir_name,
+    stage_key,
 )
 from rzero_lib.processes import pid_alive, process_start_time, stop_group, terminate_as_interrupt
+from rzero_lib.resource_usage import StageUsage
 
 # The stage notebooks (py:percent files, `rzero_lib.pipeline.notebooks`).
 NOTEBOOKS = {
@@ -62,6 +64,8 @@ NOTEBOOKS = {
     "solver_training": "04_solver_training.py",
     "evaluation": "05_evaluation.py",
     "analysis": "06_analysis.py",
+    "supervised_training": "08_supervised_training.py",
+    "supervised_evaluation": "05_evaluation.py",  # the iterations' evaluation, told its stage
 }
 NOTEBOOK = "notebook.ipynb"
 RUNNING_NOTEBOOK = "notebook.running.ipynb"  # papermill writes here while the stage runs
@@ -77,25 +81,35 @@ class StageRun:
 
     @property
     def key(self) -> str:
-        return "report" if self.stage == ANALYSIS_STAGE else f"{iteration_dir_name(self.iteration)}/{self.stage}"
+        return stage_key(self.iteration, self.stage)
 
     @property
     def notebook(self) -> Path:
         return notebooks_dir() / NOTEBOOKS[self.stage]
 
     def folder(self, run: RunDir) -> Path:
-        return run.report_dir if self.stage == ANALYSIS_STAGE else run.stage_dir(self.iteration, self.stage)
+        return run.stage_folder(self.iteration, self.stage)
+
+    @property
+    def parameters(self) -> dict:
+        """What papermill injects besides the run directory; a notebook that serves several stages is told which."""
+        shared = list(NOTEBOOKS.values()).count(NOTEBOOKS[self.stage]) > 1
+        return {"iteration": self.iteration, **({"stage": self.stage} if shared else {})}
 
 
 def plan(params: RunParams) -> list[StageRun]:
     """Every stage of a run, in execution order."""
     runs = [StageRun(0, "evaluation")]
-    for k in range(1, params.iterations + 1):
+    supervised = params.supervised_training
+    labelled_only = supervised.enabled and supervised.start_from == "base"  # the control runs no iteration
+    for k in range(1, 0 if labelled_only else params.iterations + 1):
         stages = ["challenger_training", "question_generation", "voting"]
         if params.verifier.enabled:
             stages.append("verification")
         stages += ["solver_training", "evaluation"]
         runs += [StageRun(k, s) for s in stages]
+    if supervised.enabled:
+        runs += [StageRun(None, "supervised_training"), StageRun(None, "supervised_evaluation")]
     runs.append(StageRun(None, ANALYSIS_STAGE))
     return runs
 
@@ -182,11 +196,12 @@ def run_stage(run: RunDir, stage: StageRun, kernel_name: str, progress: bool = T
     kernels = StageKernels(runtime, {DEFERRED_COMMIT_ENV: "1"})
     t0 = time.time()
     committed = False
+    usage = StageUsage(os.getpid()).start()  # the kernel and everything it starts are this process's descendants
     try:
         try:
             kernels.run(lambda: pm.execute_notebook(
                 stage_notebook(stage.notebook), str(running),
-                parameters={"run_dir": str(run.path), "iteration": stage.iteration},
+                parameters={"run_dir": str(run.path), **stage.parameters},
                 kernel_name=kernel_name, progress_bar=progress, cwd=str(folder), log_output=False,
                 request_save_on_cell_execute=True, start_timeout=KERNEL_START_TIMEOUT_S,
                 kernel_manager_class=kernels.manager_class()))
@@ -196,12 +211,15 @@ def run_stage(run: RunDir, stage: StageRun, kernel_name: str, progress: bool = T
                                 f"{output}") from None
         except Exception as e:  # noqa: BLE001 - the kernel's failures, told as such; anything else re-raised
             raise kernel_failure(stage, e, output) from e
+        resources = usage.stop()  # the kernel has been shut down and reaped: its CPU time is counted
         os.replace(running, output)
         if stage.stage == ANALYSIS_STAGE:
             export_report_html(output, folder / "report.html", title=f"R-Zero run report: {run.path.name}")
-        run.commit_manifest(folder, stage.key, ("report.html",) if stage.stage == ANALYSIS_STAGE else ())
+        run.commit_manifest(folder, stage.key, ("report.html",) if stage.stage == ANALYSIS_STAGE else (),
+                            extra={"resources": resources})
         committed = True
     finally:
+        usage.stop()
         kernels.kill_remaining()  # normally papermill has shut it down already
         if not committed:
             (folder / PENDING_MANIFEST).unlink(missing_ok=True)

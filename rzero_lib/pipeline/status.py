@@ -4,6 +4,13 @@ The state is checked, not trusted: a finished stage whose outputs are missing
 or changed shows as "modified", one whose parameters differ from the run's
 as "params changed" (`pipeline.resume.check_run`, as the driver checks before
 resuming); the stage a live driver is running shows as "running".
+
+`rzero status RUN --engines`: per finished stage, what its manifest records of
+how it ran — the engine (generation backend and vLLM version, or the training's
+rollout engine, weight sync, launcher, processes, LoRA and the frozen Solver)
+and the driver's measurements (wall and CPU seconds, peak memory of the
+stage's process tree) — with totals (`make rehearsal` and
+`scripts/gpu_smoke.sh` print it).
 """
 
 from __future__ import annotations
@@ -59,7 +66,12 @@ def key_counts(stage: str, s: dict) -> str:
         return f"{s.get('kept')}/{s.get('questions')} kept by the verifier"
     if stage == "solver_training":
         return f"{s.get('training_questions')} questions, steps {s.get('optimizer_steps')}"
-    if stage == "evaluation":
+    if stage == "supervised_training":
+        overlap = sum((s.get("evaluation_overlap") or {}).values())
+        return f"{s.get('method')} from {s.get('start_from')}: {s.get('trained_on')}/{s.get('rows')} rows, " \
+               f"unparsable answers {s.get('unparsable_answers')}, evaluation overlap {overlap}, " \
+               f"steps {s.get('optimizer_steps')}"
+    if stage in ("evaluation", "supervised_evaluation"):
         acc = s.get("accuracy") or {}
         return ", ".join(f"{k} {100 * v:.1f}%" for k, v in acc.items()) or s.get("skipped", "")
     if stage == "analysis":
@@ -73,4 +85,66 @@ def format_status(rows: list[dict]) -> str:
     for r in rows:
         t = format_seconds(r["seconds"]) if r["seconds"] is not None else ""
         lines.append(f"{r['stage']:<{widths[0]}}  {r['state']:<{widths[1]}}  {t:>{widths[2]}}  {r['key counts']}")
+    return "\n".join(lines)
+
+
+def engine_rows(run_dir: str | Path) -> list[dict]:
+    """One row per finished stage, in run order: the engine its manifest records and its measured resources."""
+    run = RunDir.at(run_dir)
+    rows = []
+    for stage in plan(run.load_params()):
+        manifest = run.manifest_of(stage.folder(run))
+        if manifest is None:
+            continue
+        resources = manifest.get("resources") or {}
+        rows.append({"stage": stage.key, "engine": engine_line(manifest.get("summary") or {}),
+                     "wall_seconds": resources.get("wall_seconds", manifest.get("seconds")),
+                     "cpu_seconds": resources.get("cpu_seconds"), "peak_memory_mib": resources.get("peak_memory_mib")})
+    return rows
+
+
+def engine_line(summary: dict) -> str:
+    """How a stage ran, in one line, from its manifest's summary ("-" when it generated and trained nothing)."""
+    generation = summary.get("generation") or {}
+    if "engine" in generation:
+        return generator_line(generation["engine"])
+    e = summary.get("engine")
+    if not e:  # older manifests did not record it
+        return "(not recorded)" if "generation" in summary or "optimizer_steps" in summary else "-"
+    rollouts = e.get("rollouts", "?") + (f" (weight sync {e['weight_sync']})" if e.get("weight_sync") else "")
+    launcher = (f"accelerate {e.get('accelerate_config')}" if e.get("launcher") == "accelerate" else "in-process")
+    parts = [f"rollouts {rollouts}", f"{launcher} x{e.get('processes', '?')} on {e.get('device', '?')}",
+             "LoRA" if e.get("lora") else "full"]
+    solver = e.get("solver")
+    if solver:
+        parts.append(f"Solver {solver.get('backend')} ({solver.get('service', '').replace('_', '-')})")
+    return ", ".join(parts)
+
+
+def generator_line(engine: dict) -> str:
+    if engine.get("backend") != "vllm":
+        return str(engine.get("backend"))
+    flags = ["eager" if engine.get("enforce_eager") else "compiled"]
+    if engine.get("tensor_parallel_size", 1) > 1 or engine.get("data_parallel_size", 1) > 1:
+        flags.append(f"TP {engine.get('tensor_parallel_size', 1)} DP {engine.get('data_parallel_size', 1)}")
+    return f"vllm {engine.get('vllm')} {engine.get('mode')} on {engine.get('platform')}, {', '.join(flags)}"
+
+
+def format_engine_table(rows: list[dict]) -> str:
+    def number(value, fmt):
+        return format(value, fmt) if isinstance(value, (int, float)) else "?"
+
+    width = max(len("stage"), len("total"), *(len(r["stage"]) for r in rows)) if rows else len("stage")
+    lines = [f"{'stage':<{width}}  {'wall s':>8}  {'CPU s':>8}  {'peak MiB':>9}  engine"]
+    for r in rows:
+        lines.append(f"{r['stage']:<{width}}  {number(r['wall_seconds'], '8.1f')}  {number(r['cpu_seconds'], '8.1f')}"
+                     f"  {number(r['peak_memory_mib'], '9.0f')}  {r['engine']}")
+    if rows:
+        def total(key, combine):
+            values = [r[key] for r in rows if isinstance(r[key], (int, float))]
+            return combine(values) if values else None
+
+        lines.append(f"{'total':<{width}}  {number(total('wall_seconds', sum), '8.1f')}  "
+                     f"{number(total('cpu_seconds', sum), '8.1f')}  {number(total('peak_memory_mib', max), '9.0f')}"
+                     "  (peak: the largest stage's)")
     return "\n".join(lines)

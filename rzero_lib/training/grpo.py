@@ -30,6 +30,12 @@ from rzero_lib.atomic_files import write_text_atomic
 from rzero_lib.config import EngineParams, GRPOParams
 from rzero_lib.engine.device import dtype_name, resolve_device
 from rzero_lib.engine.models import is_adapter, load_model, resolve_model_path, save_model
+from rzero_lib.training.vllm_rollouts import (
+    pick_rendezvous_port,
+    prepare_weight_sync,
+    rollout_engine,
+    vllm_config_fields,
+)
 
 
 @dataclass
@@ -41,11 +47,12 @@ class TrainingResult:
     seconds: float = 0.0
     parameter_change: float = 0.0  # relative L2 change of the trainable parameters
     trainable_parameters: int = 0
+    engine: dict = field(default_factory=dict)  # how it ran: `training_engine`
 
     def summary(self) -> dict:
         return {"model_dir": str(self.model_dir), "optimizer_steps": self.optimizer_steps,
                 "seconds": round(self.seconds, 2), "parameter_change": self.parameter_change,
-                "trainable_parameters": self.trainable_parameters}
+                "trainable_parameters": self.trainable_parameters, "engine": self.engine}
 
 
 
@@ -108,30 +115,38 @@ def training_precision(params: GRPOParams, dtype: str, device: str) -> Precision
                      bf16=on_gpu and compute == "bfloat16", fp16=on_gpu and master and compute == "float16")
 
 
-def grpo_config(params: GRPOParams, work_dir: Path, *, seed: int, device: str, dtype: str,
+def trainer_arguments(params: GRPOParams, work_dir: Path, *, seed: int, device: str, dtype: str,
+                      disable_tqdm: bool = False, run_name: str | None = None) -> dict:
+    """The transformers TrainingArguments every phase shares (GRPO and SFT): constant learning rate, no
+    warm-up, no checkpoints, a log line per step, mixed precision per `training_precision`, the tracker."""
+    precision = training_precision(params, dtype, device)
+    return dict(output_dir=str(work_dir), learning_rate=params.learning_rate, lr_scheduler_type="constant",
+                warmup_steps=0, weight_decay=params.weight_decay, max_grad_norm=params.max_grad_norm,
+                bf16=precision.bf16, fp16=precision.fp16, use_cpu=not device.startswith("cuda"), logging_steps=1,
+                save_strategy="no", report_to=[] if params.report_to == "none" else [params.report_to],
+                project=TRACKING_PROJECT, run_name=run_name, seed=seed, data_seed=seed, disable_tqdm=disable_tqdm,
+                dataloader_num_workers=0)
+
+
+def grpo_config(params: GRPOParams, work_dir: Path, *, seed: int, device: str, engine: EngineParams,
                 num_processes: int = 1, disable_tqdm: bool = False, run_name: str | None = None):
     from trl import GRPOConfig
 
     s = schedule(params, num_processes)
-    on_gpu = device.startswith("cuda")
-    precision = training_precision(params, dtype, device)
+    precision = training_precision(params, engine.dtype, device)
     # TRL builds the KL reference in the policy's dtype unless told: keep it in the compute dtype
     # (frozen, so fp32 would only cost memory). TRL logs that model_init_kwargs are ignored for an
     # instantiated policy; it still reads them for the reference (trl 1.16 grpo_trainer.py:993-1003).
     ref_kwargs = {"dtype": precision.compute} if precision.weights != precision.compute else None
     return GRPOConfig(
-        output_dir=str(work_dir),
+        **trainer_arguments(params, work_dir, seed=seed, device=device, dtype=engine.dtype, disable_tqdm=disable_tqdm,
+                            run_name=run_name),
         max_steps=s.max_steps,
         per_device_train_batch_size=s.per_device_batch,
         gradient_accumulation_steps=s.gradient_accumulation,
         steps_per_generation=s.steps_per_generation,
         num_generations=params.group_size,
         num_iterations=1,
-        learning_rate=params.learning_rate,
-        lr_scheduler_type="constant",
-        warmup_steps=0,
-        weight_decay=params.weight_decay,
-        max_grad_norm=params.max_grad_norm,
         beta=params.beta,
         use_bias_correction_kl=params.kl_bias_correction,
         epsilon=params.epsilon,
@@ -144,26 +159,11 @@ def grpo_config(params: GRPOParams, work_dir: Path, *, seed: int, device: str, d
         top_k=params.top_k or 0,
         max_completion_length=params.max_new_tokens,
         gradient_checkpointing=params.gradient_checkpointing,
-        bf16=precision.bf16,
-        fp16=precision.fp16,
         model_init_kwargs=ref_kwargs,
-        use_cpu=not on_gpu,
-        logging_steps=1,
-        save_strategy="no",
-        report_to=[] if params.report_to == "none" else [params.report_to],
-        project=TRACKING_PROJECT,
-        run_name=run_name,
-        seed=seed,
-        data_seed=seed,
         shuffle_dataset=True,
         remove_unused_columns=False,
         log_completions=False,
-        disable_tqdm=disable_tqdm,
-        dataloader_num_workers=0,
-        use_vllm=params.use_vllm,
-        vllm_mode=params.vllm_mode,
-        vllm_gpu_memory_utilization=params.vllm_gpu_memory_utilization,
-        vllm_importance_sampling_correction=params.vllm_importance_sampling_correction,
+        **vllm_config_fields(params, engine, num_processes),
     )
 
 
@@ -252,50 +252,39 @@ def load_start_model(start_model: str, params: GRPOParams, engine: EngineParams,
     return model, tokenizer
 
 
-def run_grpo(*, start_model: str, dataset_rows: list[dict], reward_func, params: GRPOParams,
-             engine: EngineParams, output_dir: str | Path, seed: int = 0, disable_tqdm: bool = False,
-             track_change: bool = True) -> TrainingResult:
-    """Train `start_model` with GRPO on `dataset_rows` (each has `prompt`) and save it."""
-    from accelerate import PartialState
-    from datasets import Dataset
+def training_state(engine: EngineParams):
+    """(accelerate's PartialState, the device, whether weights are sharded across ranks) of a training phase.
 
-    # One process in-process; several under `accelerate launch`. Only the main
-    # process touches the output folder; the others wait at the barriers.
+    One process in-process; several under `accelerate launch`. Only the main process touches the output
+    folder; the others wait at the barriers."""
+    from accelerate import PartialState
+
     device = resolve_device(engine.device)
     state = PartialState(cpu=not device.startswith("cuda"))  # the first call fixes the process layout
-    world = state.num_processes
-    sharded = state.distributed_type.name in ("DEEPSPEED", "FSDP") and world > 1
-    output_dir = Path(output_dir)
+    sharded = state.distributed_type.name in ("DEEPSPEED", "FSDP") and state.num_processes > 1
+    return state, device, sharded
+
+
+def prepare_work_dir(output_dir: Path, state, report_to: str) -> Path:
+    """An empty scratch folder for the trainer inside `output_dir` (made by the main process), and the tracker's
+    folder. Call it before importing a TRL trainer: that import imports trackio, which reads TRACKIO_DIR then."""
     output_dir.mkdir(parents=True, exist_ok=True)
     work_dir = output_dir / "_trl_work"
     if state.is_main_process:
         if work_dir.exists():
             shutil.rmtree(work_dir)
         work_dir.mkdir()
-    prepare_tracking(params.report_to, output_dir, main_process=state.is_main_process)
+    prepare_tracking(report_to, output_dir, main_process=state.is_main_process)
     state.wait_for_everyone()
-    # after prepare_tracking: importing GRPOTrainer imports trackio, which reads TRACKIO_DIR then
-    from trl import GRPOTrainer
+    return work_dir
 
-    t0 = time.perf_counter()
-    # Each rank loads onto its own device (all ranks on cuda:0 would OOM).
-    load_device = str(state.device) if world > 1 else engine.device
-    model, tokenizer = load_start_model(start_model, params, engine, work_dir, state, load_device)
-    config = grpo_config(params, work_dir, seed=seed, device=device, dtype=engine.dtype,
-                         num_processes=world, disable_tqdm=disable_tqdm, run_name=tracking_run_name(output_dir))
-    # TRL samples `batch_size` distinct prompts per step; a smaller set is repeated.
-    rows = list(dataset_rows)
-    if not rows:
-        raise ValueError("GRPO needs at least one training prompt (the training set is empty)")
-    while len(rows) < params.batch_size:
-        rows = rows + dataset_rows[: params.batch_size - len(rows)]
-    dataset = Dataset.from_list(rows)
-    trainer = GRPOTrainer(model=model, reward_funcs=[reward_func], args=config, train_dataset=dataset,
-                          processing_class=tokenizer, peft_config=lora_config(params))
-    track_change = track_change and not sharded  # sharded ranks hold only slices of the weights
-    before = snapshot_trainable(trainer.model) if track_change else {}
-    trainer.train()
-    change = relative_change(before, trainer.model) if track_change else float("nan")
+
+def finish_phase(trainer, tokenizer, *, start_model: str, params: GRPOParams, engine: EngineParams, device: str,
+                 output_dir: Path, work_dir: Path, state, sharded: bool, before: dict, trained_with: str,
+                 optimizer_steps: int, started: float, engine_record: dict | None = None) -> TrainingResult:
+    """Measure the parameter change, save the model (or adapter) in the engine dtype and the log history, and
+    clean up (GRPO and SFT)."""
+    change = relative_change(before, trainer.model) if before else float("nan")
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     kind = "lora" if params.lora.enabled else "full"
     # ZeRO-3 / FSDP: gather the full weights; a collective call, so every rank makes it.
@@ -314,12 +303,61 @@ def run_grpo(*, start_model: str, dataset_rows: list[dict], reward_func, params:
     history = [dict(h) for h in trainer.state.log_history]
     if state.is_main_process:
         save_model(trainer.model, tokenizer, model_dir, base_model=start_model, kind=kind,
-                   extra={"trained_with": "trl.GRPOTrainer", "steps": params.steps}, state_dict=state_dict)
+                   extra={"trained_with": trained_with, "steps": params.steps}, state_dict=state_dict)
         write_text_atomic(log_path, "".join(json.dumps(h) + "\n" for h in history))
     state.wait_for_everyone()
-    del trainer, model, state_dict
+    del state_dict
     if state.is_main_process:
         shutil.rmtree(work_dir, ignore_errors=True)
     return TrainingResult(model_dir=model_dir, log_history_path=log_path, log_history=history,
-                          optimizer_steps=schedule(params, world).max_steps, seconds=time.perf_counter() - t0,
-                          parameter_change=change, trainable_parameters=trainable)
+                          optimizer_steps=optimizer_steps, seconds=time.perf_counter() - started,
+                          parameter_change=change, trainable_parameters=trainable, engine=engine_record or {})
+
+
+def run_grpo(*, start_model: str, dataset_rows: list[dict], reward_func, params: GRPOParams,
+             engine: EngineParams, output_dir: str | Path, seed: int = 0, disable_tqdm: bool = False,
+             track_change: bool = True) -> TrainingResult:
+    """Train `start_model` with GRPO on `dataset_rows` (each has `prompt`) and save it."""
+    from datasets import Dataset
+
+    state, device, sharded = training_state(engine)
+    world = state.num_processes
+    output_dir = Path(output_dir)
+    work_dir = prepare_work_dir(output_dir, state, params.report_to)
+    from trl import GRPOTrainer  # after prepare_work_dir (the tracker's folder)
+
+    t0 = time.perf_counter()
+    # Each rank loads onto its own device (all ranks on cuda:0 would OOM).
+    load_device = str(state.device) if world > 1 else engine.device
+    model, tokenizer = load_start_model(start_model, params, engine, work_dir, state, load_device)
+    config = grpo_config(params, work_dir, seed=seed, device=device, engine=engine,
+                         num_processes=world, disable_tqdm=disable_tqdm, run_name=tracking_run_name(output_dir))
+    # TRL samples `batch_size` distinct prompts per step; a smaller set is repeated.
+    rows = list(dataset_rows)
+    if not rows:
+        raise ValueError("GRPO needs at least one training prompt (the training set is empty)")
+    while len(rows) < params.batch_size:
+        rows = rows + dataset_rows[: params.batch_size - len(rows)]
+    dataset = Dataset.from_list(rows)
+    if params.use_vllm:
+        pick_rendezvous_port()
+    trainer = GRPOTrainer(model=model, reward_funcs=[reward_func], args=config, train_dataset=dataset,
+                          processing_class=tokenizer, peft_config=lora_config(params))
+    weight_sync = prepare_weight_sync(trainer, params)
+    track_change = track_change and not sharded  # sharded ranks hold only slices of the weights
+    before = snapshot_trainable(trainer.model) if track_change else {}
+    del model  # the trainer holds it
+    trainer.train()
+    return finish_phase(trainer, tokenizer, start_model=start_model, params=params, engine=engine, device=device,
+                        output_dir=output_dir, work_dir=work_dir, state=state, sharded=sharded, before=before,
+                        trained_with="trl.GRPOTrainer", optimizer_steps=schedule(params, world).max_steps,
+                        started=t0, engine_record=training_engine(params, device=device, processes=world,
+                                                                  weight_sync=weight_sync,
+                                                                  distributed=state.distributed_type.name))
+
+
+def training_engine(params: GRPOParams, *, device: str, processes: int, weight_sync: str | None,
+                    distributed: str) -> dict:
+    """How a GRPO phase ran, for its stage's manifest: device, processes, rollouts and their weight sync."""
+    return {"device": device, "processes": processes, "distributed": distributed,
+            "rollouts": rollout_engine(params), "weight_sync": weight_sync, "lora": params.lora.enabled}

@@ -6,8 +6,11 @@
 streams its output to stdout and the log, and raises with the log's last lines
 on failure; an interrupt stops the subprocess's process group. Shipped configs:
 zero2, zero3, fsdp, multinode (placeholders filled from RZERO_MACHINE_RANK,
-RZERO_MAIN_PROCESS_IP, RZERO_MAIN_PROCESS_PORT, RZERO_NUM_MACHINES). Every node
-runs the same command; there is no SSH fan-out.
+RZERO_MAIN_PROCESS_IP, RZERO_MAIN_PROCESS_PORT, RZERO_NUM_MACHINES), and cpu
+(several gloo ranks without a GPU, through torchrun). Every node runs the same
+command; there is no SSH fan-out. A CPU config (`use_cpu: true`, or
+distributed_type NO / MULTI_CPU) with more than one process and no mpirun
+hostfile is refused: accelerate would start one process and ignore the count.
 """
 
 from __future__ import annotations
@@ -20,22 +23,25 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from rzero_lib.atomic_files import write_json_atomic
 from rzero_lib.engine.device import cuda_device_count
+from rzero_lib.engine.solver_server.protocol import free_port
 from rzero_lib.processes import die_with_parent, stop_group, tied_child_env
 from rzero_lib.values import jsonable
 
 CONFIG_DIR = Path(__file__).resolve().parent / "accelerate_configs"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENTRY_MODULE = "rzero_lib.training.entry"
-SHIPPED_CONFIGS = ("zero2", "zero3", "fsdp", "multinode")
+SHIPPED_CONFIGS = ("zero2", "zero3", "fsdp", "multinode", "cpu")
 ROLES = ("solver", "challenger")
 TAIL_LINES = 40
 RESULT_FILE = "train_result.json"  # written by the entry point's rank 0
 
 
 def accelerate_config_path(name_or_path: str) -> Path:
-    """A shipped config by name (zero2, zero3, fsdp, multinode) or an existing YAML path."""
+    """A shipped config by name (zero2, zero3, fsdp, multinode, cpu) or an existing YAML path."""
     if not name_or_path:
         raise ValueError("accelerate config must be one of " + ", ".join(SHIPPED_CONFIGS) + " or a path")
     if name_or_path in SHIPPED_CONFIGS:
@@ -92,6 +98,26 @@ def _multinode_overrides(config_path: Path, env: dict) -> list[str]:
     return flags
 
 
+def rendezvous_port_flags(config_path: Path, flags: list[str]) -> list[str]:
+    """On one machine, a free rendezvous port for the ranks instead of torchrun's fixed 29500: two launched
+    stages on one machine (two runs, or a run beside the tests) would otherwise fail with EADDRINUSE."""
+    cfg = yaml.safe_load(config_path.read_text()) or {}
+    if "--main_process_port" in flags or cfg.get("main_process_port") or (cfg.get("num_machines") or 1) > 1:
+        return []
+    return ["--main_process_port", str(free_port())]
+
+
+def check_process_count(config_path: Path, num_processes: int) -> None:
+    """Refuse a CPU config with several processes: accelerate would start one (several need mpirun)."""
+    cfg = yaml.safe_load(config_path.read_text()) or {}
+    cpu = cfg.get("use_cpu") is True or cfg.get("distributed_type") in ("NO", "MULTI_CPU")
+    if num_processes > 1 and cpu and not cfg.get("mpirun_config"):
+        raise ValueError(f"{config_path} is a CPU config (use_cpu {cfg.get('use_cpu')}, distributed_type "
+                         f"{cfg.get('distributed_type')}): accelerate would start one process, not {num_processes}, "
+                         "without saying so. Use accelerate_config: cpu (torchrun ranks on gloo) for several "
+                         "processes without a GPU, or num_processes: 1")
+
+
 def launch_command(payload_path: str | Path, *, config: str, num_processes: int,
                    extra_flags: list[str] | None = None) -> list[str]:
     """The accelerate command line; `extra_flags` go to `accelerate launch` itself."""
@@ -117,7 +143,9 @@ def launch_training(role: str, payload: dict, *, config: str, num_processes: int
     child_env["PYTHONUNBUFFERED"] = "1"  # live lines, not 4 KB blocks
     # The child must import this checkout's rzero_lib even from another cwd.
     child_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), child_env.get("PYTHONPATH")) if p)
-    extra = _multinode_overrides(accelerate_config_path(config), child_env)  # bad config: fail before writing
+    check_process_count(accelerate_config_path(config), num_processes)  # bad config: fail before writing
+    extra = _multinode_overrides(accelerate_config_path(config), child_env)
+    extra += rendezvous_port_flags(accelerate_config_path(config), extra)
     # The shipped configs say bf16; an explicit fp32/fp16 engine wins.
     dtype = (payload.get("engine") or {}).get("dtype")
     if dtype in ("float32", "float16"):

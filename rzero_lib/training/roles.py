@@ -1,4 +1,5 @@
-"""GRPO for each role: the Challenger against a frozen Solver, the Solver on (pseudo-)labelled questions.
+"""GRPO for each role: the Challenger against a frozen Solver, the Solver on (pseudo-)labelled questions;
+and SFT of the Solver on worked solutions (the supervised stage's `method: sft`).
 
 Both write the model (or LoRA adapter) as a Hugging Face folder and the
 trainer's log history as JSONL into `output_dir`; the Challenger also writes
@@ -11,13 +12,19 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from rzero_lib.config import ChallengerTrainingParams, EngineParams, SolverTrainingParams
+from rzero_lib.config import (
+    ChallengerTrainingParams,
+    EngineParams,
+    SolverTrainingParams,
+    SupervisedTrainingParams,
+)
 from rzero_lib.engine.models import load_tokenizer
 from rzero_lib.engine.prompt_tokens import trl_prompt
 from rzero_lib.prompts import PromptSpec, solver_messages
 from rzero_lib.sampling import Generator, SamplingConfig
 from rzero_lib.training.grpo import TrainingResult, run_grpo
 from rzero_lib.training.reward_functions import ChallengerRewardFunction, SolverRewardFunction
+from rzero_lib.training.sft import run_sft
 from rzero_lib.voting import VoteRules
 
 
@@ -42,6 +49,20 @@ def train_solver(start_model: str, questions: Sequence[str], labels: Sequence[st
         rows.append(row)
     return run_grpo(start_model=start_model, dataset_rows=rows, reward_func=SolverRewardFunction(params.format_weight),
                     params=params, engine=engine, output_dir=output_dir, seed=seed, disable_tqdm=disable_tqdm)
+
+
+def train_solver_sft(start_model: str, questions: Sequence[str], solutions: Sequence[str], *,
+                     params: SupervisedTrainingParams, solver_prompt: PromptSpec, output_dir: str | Path,
+                     engine: EngineParams | None = None, seed: int = 0, disable_tqdm: bool = False) -> TrainingResult:
+    """SFT of the Solver on worked solutions, with the same prompt its GRPO and its evaluation use."""
+    if len(questions) != len(solutions):
+        raise ValueError(f"questions ({len(questions)}) and solutions ({len(solutions)}) differ in length")
+    tokenizer = load_tokenizer(start_model)
+    prompts = [trl_prompt(tokenizer, solver_messages(solver_prompt, q)) for q in questions]
+    completions = [[{"role": "assistant", "content": s}] if isinstance(p, list) else s
+                   for p, s in zip(prompts, solutions)]
+    return run_sft(start_model=start_model, prompts=prompts, completions=completions, params=params,
+                   engine=engine or EngineParams(), output_dir=output_dir, seed=seed, disable_tqdm=disable_tqdm)
 
 
 def train_challenger(start_model: str, solver: Generator, *, params: ChallengerTrainingParams,

@@ -39,6 +39,8 @@ def test_defaults_are_the_paper_recipe():
     ({**BASE, "model": "./no/such/folder"}, "model"),
     ({**BASE, "run_name": "bad name/.."}, "run_name"),
     ({**BASE, "challenger_training": {"batch_size": 6, "mini_batch_size": 4}}, "challenger_training"),
+    # TRL's server mode has no server rzero starts or knows of: refused before anything waits on one
+    ({**BASE, "solver_training": {"use_vllm": True, "vllm_mode": "server"}}, "vllm_mode: server"),
 ])
 def test_errors_name_the_field(data, field):
     with pytest.raises(ParamsError) as e:
@@ -143,3 +145,24 @@ def test_python_tags_are_refused(tmp_path):
     evil.write_text("run_name: t\nmodel: !!python/object/apply:os.system ['echo pwned']\n")
     with pytest.raises(ParamsError, match="evil.yaml: not valid YAML"):
         load_params(evil)
+
+
+def test_rehearsal_sets_every_engine_switch_of_the_gpu_recipes():
+    """params/rehearsal.yaml (`make rehearsal`, scripts/gpu_smoke.sh) must keep exercising what the GPU recipes
+    switch on: a switch a recipe sets and the rehearsal drops would reach the first GPU hour untested."""
+    rehearsal = load_params(PARAMS / "rehearsal.yaml")
+    recipes = [load_params(PARAMS / name) for name in ("paper_qwen3_4b.yaml", "single_gpu_qwen3_4b.yaml")]
+    assert rehearsal.engine.backend == "vllm" and all(r.engine.backend in ("auto", "vllm") for r in recipes)
+    assert rehearsal.iterations >= 2  # iteration 2 starts from iteration 1's adapters: the chain reaches vLLM
+    for role in ("challenger_training", "solver_training"):
+        ours = getattr(rehearsal, role)
+        for recipe in recipes:
+            theirs = getattr(recipe, role)
+            assert ours.use_vllm or not theirs.use_vllm, role
+            assert ours.vllm_mode == theirs.vllm_mode == "colocate", role
+            assert ours.lora.enabled or not theirs.lora.enabled, role
+    served = [r.challenger_training.solver_service for r in recipes]
+    assert rehearsal.challenger_training.solver_service in served
+    launched = [getattr(rehearsal, role) for role in ("challenger_training", "solver_training")
+                if getattr(rehearsal, role).launcher == "accelerate"]
+    assert any(p.num_processes and p.num_processes > 1 and p.accelerate_config == "cpu" for p in launched)

@@ -73,6 +73,14 @@ def test_adapter_is_merged_once_for_vllm(tmp_path, tiny_model_path):
     vllm_model_path(str(adapter))
     assert os.path.getmtime(os.path.join(merged, "config.json")) != stamp
 
+    # Saved in the dtype vLLM runs (bf16 on CUDA: half the disk of an fp32 copy); another dtype merges again.
+    from safetensors import safe_open
+
+    assert model_info(merged)["merged_dtype"] == "float32"
+    assert vllm_model_path(str(adapter), "bfloat16") == merged and model_info(merged)["merged_dtype"] == "bfloat16"
+    with safe_open(os.path.join(merged, "model.safetensors"), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}
+
 
 def test_missing_vllm_message_says_how_to_install(monkeypatch):
     import sys

@@ -117,6 +117,30 @@ def test_status_table(smoke_run):
     assert "iter_01/voting" in out and "in band" in out
 
 
+def test_manifests_record_the_engines_and_the_measured_resources(smoke_run):
+    """What `rzero status --engines` (and `make rehearsal`) prints: the engine each stage used, from its
+    manifest, and the driver's measurements of the stage's process tree."""
+    run_dir = smoke_run["dir"]
+    manifests = {s.key: json.loads((run_dir / ("report" if s.stage == "analysis" else s.key) / "manifest.json")
+                                   .read_text()) for s in plan(smoke_run["params"])}
+    for key, manifest in manifests.items():
+        resources = manifest["resources"]
+        assert resources["wall_seconds"] >= manifest["seconds"] > 0, key
+        assert resources["cpu_seconds"] > 0 and resources["peak_memory_mib"] > 100, (key, resources)  # a torch kernel
+    for key in ("iter_00/evaluation", "iter_01/question_generation", "iter_01/voting", "iter_01/evaluation"):
+        assert manifests[key]["summary"]["generation"]["engine"] == {"backend": "transformers"}, key
+    for key in ("iter_01/challenger_training", "iter_01/solver_training"):
+        engine = manifests[key]["summary"]["engine"]
+        assert (engine["rollouts"], engine["weight_sync"], engine["launcher"], engine["processes"], engine["lora"],
+                engine["device"]) == ("transformers", None, "in_process", 1, False, "cpu"), key
+    assert manifests["iter_01/challenger_training"]["summary"]["engine"]["solver"] == {"service": "in_process",
+                                                                                        "backend": "transformers"}
+    out = subprocess.run([sys.executable, "-m", "rzero_lib.pipeline.cli", "status", str(run_dir), "--engines"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "rollouts transformers, in-process x1 on cpu, full, Solver transformers (in-process)" in out
+    assert "iter_01/voting" in out and out.strip().splitlines()[-1].startswith("total")
+
+
 def test_changed_parameters_are_refused_naming_the_stage(smoke_run):
     changed = load_params(SMOKE, ["voting.num_samples=6"])
     with pytest.raises(ResumeError, match="iter_01/voting: it ran with other parameters: voting.num_samples: 4 -> 6"):

@@ -20,6 +20,7 @@ from rzero_lib.training.launch import (
     launch_training,
     make_payload,
     read_result,
+    rendezvous_port_flags,
     should_launch,
 )
 from tests.support import SOLVER_PROMPT
@@ -48,7 +49,8 @@ def test_shipped_configs_resolve_and_parse(name):
     for key in ("compute_environment", "distributed_type", "num_machines", "num_processes", "mixed_precision",
                 "machine_rank", "use_cpu"):
         assert key in cfg, f"{name}: missing {key}"
-    assert cfg["use_cpu"] is False and cfg["mixed_precision"] == "bf16"
+    # The GPU configs train in bf16; `cpu` (several gloo ranks without a GPU) in fp32.
+    assert cfg["use_cpu"] is False and cfg["mixed_precision"] == ("no" if name == "cpu" else "bf16")
 
 
 def test_config_contents():
@@ -64,6 +66,16 @@ def test_config_contents():
     assert fsdp["fsdp_config"]["fsdp_state_dict_type"] == "FULL_STATE_DICT"
     assert multi["num_machines"] > 1 and multi["main_process_ip"] == "MAIN_NODE_IP"
     assert "main_process_port" in multi
+
+
+def test_cpu_config_with_several_processes_is_refused(tmp_path, cpu_config):
+    """accelerate starts ONE process for a CPU config (no mpirun) and ignores --num_processes: refused before
+    anything is written; the shipped `cpu` config (torchrun) is the way to several CPU ranks."""
+    with pytest.raises(ValueError, match="would start one process, not 2"):
+        launch_training("solver", {}, config=cpu_config, num_processes=2, log_path=tmp_path / "log.txt")
+    assert not (tmp_path / "log.payload.json").exists()
+    cpu = yaml.safe_load(accelerate_config_path("cpu").read_text())
+    assert cpu["distributed_type"] == "MULTI_GPU"  # accelerate's torchrun launcher
 
 
 def test_config_path_resolution(tmp_path, cpu_config):
@@ -86,6 +98,15 @@ def test_multinode_needs_main_ip(tmp_path):
     with pytest.raises(ValueError, match="RZERO_MAIN_PROCESS_IP"):
         launch_training("solver", {}, config="multinode", num_processes=16, log_path=tmp_path / "log.txt",
                         env={"RZERO_MAIN_PROCESS_IP": ""})
+
+
+def test_one_machine_ranks_rendezvous_on_a_free_port():
+    """torchrun's fixed 29500 made a launched stage fail with EADDRINUSE beside another run or the tests (seen
+    while the rehearsal ran); the multinode port, set in its config or RZERO_MAIN_PROCESS_PORT, stays."""
+    flags = rendezvous_port_flags(accelerate_config_path("cpu"), [])
+    assert flags[0] == "--main_process_port" and int(flags[1]) > 0
+    assert rendezvous_port_flags(accelerate_config_path("multinode"), []) == []
+    assert rendezvous_port_flags(accelerate_config_path("zero2"), ["--main_process_port", "1234"]) == []
 
 
 # --- launch rules -------------------------------------------------------------
@@ -228,3 +249,29 @@ def test_two_cpu_processes_train_one_real_step(tmp_path, format_model_path):
     history = [json.loads(line) for line in (out / "log_history.jsonl").read_text().splitlines()]
     assert any("loss" in h and h.get("step") == 1 for h in history), "a real optimizer step, not zero batches"
     assert (out / "model" / "config.json").exists() and not (out / "_trl_work").exists()
+
+
+@pytest.mark.slow
+def test_training_stages_run_under_accelerate_in_the_pipeline(tmp_path):
+    """The stage-level launched path (`grpo_phase.launched_training`) for both roles, as the GPU recipes
+    (`launcher: accelerate`) use it: the Challenger against a Solver server, the Solver on two gloo ranks
+    through the shipped `cpu` config. The manifests say how each stage ran."""
+    from rzero_lib.config import load_params
+    from rzero_lib.pipeline.driver import run_pipeline
+    from tests.support import SMOKE
+
+    launched = ["launcher=accelerate", "accelerate_config=cpu"]
+    params = load_params(SMOKE, [f"{role}.{s}" for role in ("challenger_training", "solver_training") for s in launched]
+                         + ["challenger_training.num_processes=1", "solver_training.num_processes=2",
+                            "evaluation.enabled=false"])
+    run = tmp_path / "launched"
+    run_pipeline(params, run, progress=False)
+    for stage, processes in (("challenger_training", 1), ("solver_training", 2)):
+        folder = run / "iter_01" / stage
+        engine = json.loads((folder / "manifest.json").read_text())["summary"]["engine"]
+        assert (engine["launcher"], engine["accelerate_config"], engine["processes"]) == ("accelerate", "cpu",
+                                                                                           processes)
+        assert engine["rollouts"] == "transformers" and engine["weight_sync"] is None
+        assert read_result(folder)["world_size"] == processes
+    solver = json.loads((run / "iter_01/challenger_training/manifest.json").read_text())["summary"]["engine"]["solver"]
+    assert solver == {"service": "server", "backend": "transformers"}

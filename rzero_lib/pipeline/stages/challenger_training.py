@@ -18,6 +18,7 @@ from rzero_lib.pipeline.stages.grpo_phase import (
     launches,
     load_training,
     questions_table,
+    training_engine_record,
 )
 from rzero_lib.training.roles import train_challenger
 from rzero_lib.voting import vote_rules_of
@@ -52,8 +53,8 @@ def run_challenger_training(ctx: StageContext, recompute: bool = False) -> Stage
         service = SolverServer.start(solver_spec, log_dir=ctx.folder, gpus=p.solver_server_gpus, engine=engine)
     try:
         if launched:
-            result = launched_training(ctx, "challenger", p, start_model=start, solver_url=service.base_url,
-                                        solver_model=solver_spec, **arguments)
+            result = launched_training(ctx, "challenger", start_model=start, solver_url=service.base_url,
+                                       solver_model=solver_spec, **arguments)
             backend = "openai_server"
         else:
             solver = service.generator() if service is not None else ctx.generator(solver_spec)
@@ -66,8 +67,12 @@ def run_challenger_training(ctx: StageContext, recompute: bool = False) -> Stage
         if service is not None:
             service.stop()
     history = pd.DataFrame(result.log_history)
+    # The frozen Solver: a server (its engine: vllm or transformers) or an in-process backend.
+    frozen_solver = {"service": "server", "backend": service.backend} if service is not None else \
+        {"service": "in_process", "backend": backend}
     summary = {"trained": True, **result.summary(), **curve_summary(history, "reward"),
-               "solver_backend": backend, "launched": launched}
+               "solver_backend": backend, "launched": launched,
+               "engine": {**training_engine_record(p, result, launched), "solver": frozen_solver}}
     outputs = ["model", "log_history.jsonl"] + (["challenger_questions.jsonl"]
                                                 if (ctx.folder / "challenger_questions.jsonl").exists() else [])
     ctx.finish(inputs={"start_model": start, "frozen_solver": solver_spec}, outputs=outputs, summary=summary,

@@ -25,9 +25,11 @@ def launches(params) -> bool:
     return should_launch(params, cuda_device_count())
 
 
-def launched_training(ctx: StageContext, role: str, params, **arguments) -> TrainingResult:
-    """Run the GRPO phase under `accelerate launch` and read its result."""
-    config = params.accelerate_config or "zero2"
+def launched_training(ctx: StageContext, role: str, **arguments) -> TrainingResult:
+    """Run the GRPO phase under `accelerate launch` and read its result. `arguments` are those of
+    `train_solver` / `train_challenger` (`params` among them), as the in-process call takes them."""
+    params = arguments["params"]
+    config = accelerate_config_name(params)
     accelerate_config_path(config)  # fail early on an unknown config name
     launch_training(role, make_payload(role, **arguments), config=config,
                     num_processes=default_num_processes(params), log_path=ctx.folder / "accelerate.log")
@@ -36,7 +38,19 @@ def launched_training(ctx: StageContext, role: str, params, **arguments) -> Trai
     return TrainingResult(model_dir=Path(out["model_dir"]), log_history_path=ctx.folder / LOG_HISTORY,
                           log_history=history, optimizer_steps=out.get("optimizer_steps", 0),
                           seconds=out.get("seconds", 0.0), parameter_change=out.get("parameter_change", float("nan")),
-                          trainable_parameters=out.get("trainable_parameters", 0))
+                          trainable_parameters=out.get("trainable_parameters", 0), engine=out.get("engine", {}))
+
+
+def accelerate_config_name(params) -> str:
+    return params.accelerate_config or "zero2"
+
+
+def training_engine_record(params, result: TrainingResult, launched: bool) -> dict:
+    """How a GRPO stage ran, for its manifest: the trainer's own record (device, processes, rollouts, weight
+    sync, LoRA) and how it was started."""
+    launcher = ({"launcher": "accelerate", "accelerate_config": accelerate_config_name(params)} if launched
+                else {"launcher": "in_process"})
+    return {**result.engine, **launcher}
 
 
 def curve_summary(history, column: str) -> dict:

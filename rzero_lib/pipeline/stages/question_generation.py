@@ -29,7 +29,7 @@ def run_question_generation(ctx: StageContext, recompute: bool = False) -> Stage
         sampling = SamplingConfig(n=p.num_questions, temperature=p.temperature, top_p=p.top_p, top_k=p.top_k,
                                   max_new_tokens=p.max_new_tokens, seed=ctx.seed("sampling"))
         outputs = gen.generate([challenger_prompt.messages()], sampling, progress="challenger writing questions")[0]
-        stats = gen.stats.as_dict()
+        stats = gen.record()
     finally:
         gen.close()
     rows, seen = [], set()

@@ -10,7 +10,13 @@ import pandas as pd
 
 from rzero_lib.engine.oracles import make_oracle
 from rzero_lib.pipeline.context import StageContext, StageError, StageResult
-from rzero_lib.pipeline.stages.grpo_phase import curve_summary, launched_training, launches, load_training
+from rzero_lib.pipeline.stages.grpo_phase import (
+    curve_summary,
+    launched_training,
+    launches,
+    load_training,
+    training_engine_record,
+)
 from rzero_lib.training.roles import train_solver
 
 
@@ -42,14 +48,16 @@ def run_solver_training(ctx: StageContext, recompute: bool = False) -> StageResu
     weights = train["weight"].tolist() if "weight" in train and (train["weight"] != 1.0).any() else None
     arguments = dict(params=p, solver_prompt=solver_prompt, output_dir=ctx.folder, engine=ctx.params.engine,
                      seed=ctx.seed("grpo"), weights=weights)
-    if launches(p):
-        result = launched_training(ctx, "solver", p, start_model=start, questions=train["question"].tolist(),
-                                    labels=train["label"].tolist(), **arguments)
+    launched = launches(p)
+    if launched:
+        result = launched_training(ctx, "solver", start_model=start, questions=train["question"].tolist(),
+                                   labels=train["label"].tolist(), **arguments)
     else:
         result = train_solver(start, train["question"].tolist(), train["label"].tolist(), **arguments)
     history = pd.DataFrame(result.log_history)
     summary = {**result.summary(), "training_questions": len(train), "labels": label_note,
-               **curve_summary(history, "reward")}
+               **curve_summary(history, "reward"), "launched": launched,
+               "engine": training_engine_record(p, result, launched)}
     ctx.finish(inputs={"start_model": start, "training_set": str(source)}, outputs=["model", "log_history.jsonl"],
                summary=summary, extra={"model": str(result.model_dir)})
     return StageResult(summary, {"log_history": history, "train": train})

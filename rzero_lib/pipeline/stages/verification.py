@@ -37,7 +37,7 @@ def run_verification(ctx: StageContext, recompute: bool = False) -> StageResult:
         verdicts = verify_labels(gen, kept["question"].tolist(), solutions, samples=v.samples,
                                  temperature=v.temperature, max_new_tokens=v.max_new_tokens, seed=ctx.seed("sampling"),
                                  system=v.system, user=v.user)
-        stats = gen.stats.as_dict()
+        stats = gen.record()
     finally:
         gen.close()
     rows = []

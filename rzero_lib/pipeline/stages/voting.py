@@ -32,7 +32,7 @@ def run_voting(ctx: StageContext, recompute: bool = False) -> StageResult:
                                   max_new_tokens=p.max_new_tokens, seed=ctx.seed("sampling"))
         responses = gen.generate([solver_messages(solver_prompt, q) for q in questions["question"]], sampling,
                                  progress=f"solver voting (m={p.num_samples})")
-        stats = gen.stats.as_dict()
+        stats = gen.record()
     finally:
         gen.close()
     answers = [[extract_boxed(r) for r in group] for group in responses]
