@@ -51,12 +51,16 @@ def stage_tables(run: RunDir | str | Path, stage: str, filename: str,
 
 def vote_difficulty(votes: pd.DataFrame, domain: str) -> pd.Series:
     """Each voted question's difficulty: the `difficulty` column of votes.parquet, or (votes written before
-    the column existed) the domain's rule (`Domain.difficulty`) applied now. NaN where there is none."""
-    if "difficulty" in votes.columns:
-        return votes["difficulty"].astype(float)
-    rule = get_domain(domain).difficulty
-    return pd.Series([rule(q) for q in votes["question"]] if "question" in votes.columns else [],
-                     index=votes.index, dtype=float)
+    the column existed, also when a run mixes both: the iterations' tables concatenate with NaN there) the
+    domain's rule (`Domain.difficulty`) applied now. NaN where there is none."""
+    stored = (votes["difficulty"].astype(float) if "difficulty" in votes.columns
+              else pd.Series(float("nan"), index=votes.index, dtype=float))
+    missing = stored.isna()
+    if missing.any() and "question" in votes.columns:
+        rule = get_domain(domain).difficulty
+        stored = stored.copy()
+        stored[missing] = [rule(q) for q in votes.loc[missing, "question"]]
+    return stored.astype(float)
 
 
 def read_log_history(path: Path) -> list[dict]:
