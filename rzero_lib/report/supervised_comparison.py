@@ -260,7 +260,8 @@ def write_supervised_comparison(output_dir: str | Path, draws: int = BOOTSTRAP_D
     figure = {}
     if not table.empty:
         seeds = len(spec.get("seeds", []))
-        title = (f"{spec.get('model', '')}: R-Zero as mid-training, {seeds} seed{'s' if seeds != 1 else ''} "
+        # two lines: one line is wider than the figure and gets cut off
+        title = (f"{spec.get('model', '')}: R-Zero as mid-training, {seeds} seed{'s' if seeds != 1 else ''}\n"
                  "(95% bootstrap intervals; dots: seeds)")
         figure = save_figure(plot_supervised_comparison(table, title), out, FIGURE_STEM)
     summary = jsonable({"parameters": spec.get("parameters"), "model": spec.get("model"), "seeds": spec.get("seeds"),
