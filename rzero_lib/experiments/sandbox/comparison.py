@@ -29,7 +29,12 @@ from rzero_lib.experiments.sandbox.figures import (
     plot_label_accuracy,
     save_png,
 )
-from rzero_lib.experiments.sandbox.measure import benchmark_difficulty, sampled_accuracy, voting_sampling
+from rzero_lib.experiments.sandbox.measure import (
+    benchmark_difficulty,
+    matches_oracle,
+    sampled_accuracy,
+    voting_sampling,
+)
 from rzero_lib.experiments.sandbox.runs import (
     HELDOUT_BENCHMARK,
     MAIN_RUN,
@@ -56,11 +61,6 @@ QUESTION_QUANTITIES = ["written_difficulty", "kept_difficulty", "label_accuracy"
 HELDOUT_COLUMNS = ["run", "seed", "iteration", "scope", "n", "correct", "accuracy", "se"]
 ITEM_COLUMNS = ["run", "seed", "iteration", "id", "difficulty", "correct"]
 GAIN_POINTS = 0.05  # criterion 2: at least 5 points above the base model
-
-
-def matches_oracle(answer, oracle: str | None) -> bool:
-    """An answer equals the exact oracle's (the sandbox's answers are integers: string equality)."""
-    return oracle is not None and answer is not None and str(answer).strip() == oracle
 
 
 def _mean(values) -> float:

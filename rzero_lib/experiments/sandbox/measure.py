@@ -18,6 +18,12 @@ from rzero_lib.sampling import SamplingConfig
 SAMPLED_COLUMNS = ["question", "oracle_answer", "answers", "samples", "correct", "accuracy"]
 
 
+def matches_oracle(answer, oracle: str | None) -> bool:
+    """An answer equals the exact oracle's (the sandbox's answers are integers: string equality, where the
+    report's label scoring uses math equivalence)."""
+    return oracle is not None and answer is not None and str(answer).strip() == oracle
+
+
 def benchmark_difficulty(benchmark: str) -> pd.DataFrame:
     """Every item of an arithmetic benchmark with its difficulty (`Domain.difficulty`: steps b for the
     sandbox's sets): columns id, question, difficulty."""
@@ -51,7 +57,7 @@ def sampled_accuracy(spec: str, prompt: PromptSpec, questions: Sequence[str], sa
     for q, group in zip(unique, outputs):
         oracle = arithmetic_answer(q)
         answers = [extract_boxed(t) for t in group]
-        correct = sum(a is not None and a.strip() == oracle for a in answers) if oracle is not None else 0
+        correct = sum(matches_oracle(a, oracle) for a in answers)
         rows.append({"question": q, "oracle_answer": oracle, "answers": answers, "samples": len(answers),
                      "correct": correct,
                      "accuracy": correct / len(answers) if oracle is not None and answers else float("nan")})
