@@ -214,7 +214,6 @@ def sandbox_dev_problems(per_cell: int = HELDOUT_PER_CELL) -> list[ArithmeticPro
 
 
 _NUMBER_RE = re.compile(r"\d+")
-_OPERATOR_RE = re.compile(r"\d\s*([-+*/])\s*\d")
 
 
 def operand_digits(question: str | None) -> int | None:
@@ -223,18 +222,4 @@ def operand_digits(question: str | None) -> int | None:
         return None
     numbers = _NUMBER_RE.findall(str(question))
     return max(len(n.lstrip("0") or "0") for n in numbers) if numbers else None
-
-
-def answer_digits(answer: str | None) -> int | None:
-    """Digits of an integer answer ("-385" -> 3); None for no answer or a non-integer."""
-    if answer is None:
-        return None
-    text = str(answer).strip().lstrip("+-")
-    return len(text.lstrip("0") or "0") if text.isdigit() else None
-
-
-def question_operator(question: str | None) -> str | None:
-    """The operator of a sandbox-style question (`a op b = ?`), else None."""
-    m = _OPERATOR_RE.search(str(question or ""))
-    return m.group(1) if m else None
 
