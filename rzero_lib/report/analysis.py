@@ -32,6 +32,7 @@ from rzero_lib.report.difficulty import (
     difficulty_long,
     difficulty_markdown,
     difficulty_matrix,
+    merge_generation_records,
     score_difficulty,
 )
 from rzero_lib.report.figures import (
@@ -130,6 +131,7 @@ class ReportTables:
     solver_curves: pd.DataFrame
     training: pd.DataFrame
     evaluation: pd.DataFrame
+    generation: dict  # engine and totals of the difficulty generations ({} when all came from the cache)
 
 
 def run_analysis(ctx: StageContext, recompute: bool = False, *, oracle: Oracle | None = None,
@@ -160,6 +162,8 @@ def run_analysis(ctx: StageContext, recompute: bool = False, *, oracle: Oracle |
     if not t.verifier.empty:
         summary["verifier"] = jsonable(by_iteration(t.verifier, [c for c in VERIFIER_COLUMNS if c != "iteration"]))
         summary["tables"]["verifier"] = VERIFIER_TABLE
+    if t.generation:  # how the difficulty answers were generated (`rzero status --engines`)
+        summary["generation"] = t.generation
     summary["seconds"] = round(time.time() - t0, 2)
     write_json_atomic(ctx.folder / "summary.json", summary)
     outputs = ["summary.json", "difficulty_table.md", "evaluation_table.md"]
@@ -199,8 +203,9 @@ def compute_tables(ctx: StageContext, oracle: Oracle | None,
             oracle.close()
     scored = score_labels(sample, answers, timeout_s=timeout)
     covered = scored[(scored["sample"] == "kept") & scored["oracle_answer"].notna()]
-    diff_rows = (score_difficulty(difficulty_answers(ctx, data, covered, generator_factory), timeout_s=timeout)
-                 if len(covered) else pd.DataFrame())
+    generation: list[dict] = []
+    diff_rows = (score_difficulty(difficulty_answers(ctx, data, covered, generator_factory, generation),
+                                  timeout_s=timeout) if len(covered) else pd.DataFrame())
     diff_long = difficulty_long(diff_rows)
     challenger_curves = training_curves(data.challenger_log, [m for m, _ in CHALLENGER_CURVES])
     solver_curves = training_curves(data.solver_log, [m for m, _ in SOLVER_CURVES])
@@ -214,7 +219,7 @@ def compute_tables(ctx: StageContext, oracle: Oracle | None,
         challenger_curves=challenger_curves, solver_curves=solver_curves,
         training=pd.concat([training_summary(challenger_curves, "challenger"),
                             training_summary(solver_curves, "solver")], ignore_index=True),
-        evaluation=cross_iteration_table(data.scores))
+        evaluation=cross_iteration_table(data.scores), generation=merge_generation_records(generation))
 
 
 def draw_figures(ctx: StageContext, t: ReportTables, oracle: Oracle | None) -> dict:

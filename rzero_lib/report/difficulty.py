@@ -9,7 +9,7 @@ twice. Sampling follows the voting stage's settings.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 
@@ -79,11 +79,13 @@ def difficulty_sampling_key(sampling, prompt) -> str:
 
 
 def difficulty_answers(ctx: StageContext, data: RunData, questions: pd.DataFrame,
-                       generator_factory: Callable[[str], object] | None = None) -> pd.DataFrame:
+                       generator_factory: Callable[[str], object] | None = None,
+                       generation_records: list | None = None) -> pd.DataFrame:
     """Extracted answers of every model to every covered sampled question, through the cache.
 
     Returns one row per (model, question): model, model_iteration, iteration,
-    question_id, question, oracle_answer, answers.
+    question_id, question, oracle_answer, answers. Each generator that ran
+    appends its `record()` (engine and totals) to `generation_records`.
     """
     cols = ["model", "model_iteration", "iteration", "question_id", "question", "oracle_answer", "answers"]
     if questions.empty:
@@ -108,6 +110,8 @@ def difficulty_answers(ctx: StageContext, data: RunData, questions: pd.DataFrame
             try:
                 outputs = gen.generate([solver_messages(prompt, q) for q in missing], sampling,
                                        progress=f"difficulty: {label} answering")
+                if generation_records is not None:
+                    generation_records.append(gen.record())
             finally:
                 gen.close()
             new = pd.DataFrame({"model_key": model_key, "sampling_key": sampling_key, "question": missing,
@@ -132,3 +136,15 @@ def difficulty_markdown(matrix: pd.DataFrame) -> str:
     for name, row in matrix.iterrows():
         lines.append(f"| {name} | " + " | ".join("–" if pd.isna(v) else f"{v:.1f}" for v in row) + " |")
     return "\n".join(lines) + "\n\naccuracy (%) against the oracle, mean over the sampled answers\n"
+
+
+def merge_generation_records(records: Sequence[dict]) -> dict:
+    """One `generation` entry for a stage that ran several generators (the report's difficulty models): the
+    first one's engine (they share the run's engine settings), the totals summed."""
+    if not records:
+        return {}
+    totals = {k: sum(r.get(k, 0) for r in records) for k in ("prompts", "sequences", "generated_tokens",
+                                                              "seconds", "truncated")}
+    totals["seconds"] = round(totals["seconds"], 3)
+    totals["tokens_per_second"] = round(totals["generated_tokens"] / totals["seconds"], 2) if totals["seconds"] else 0.0
+    return {"engine": records[0]["engine"], "generators": len(records), **totals}

@@ -29,6 +29,7 @@ from rzero_lib.oracle import ArithmeticOracle, arithmetic_answer
 from rzero_lib.pipeline.context import StageContext
 from rzero_lib.pipeline.resume import stage_params_hash
 from rzero_lib.pipeline.rundir import RunDir, write_manifest
+from rzero_lib.pipeline.status import engine_line
 from rzero_lib.report import analysis as report_analysis
 from rzero_lib.report import explorer as E
 from rzero_lib.report.analysis import TABLE_FILES, run_analysis
@@ -401,6 +402,9 @@ def test_run_analysis_end_to_end_with_known_truth(synthetic_run):
     oracle_cache = pd.read_parquet(folder / "oracle.parquet")
     assert len(oracle_cache) == 12  # 9 kept + 3 band-dropped sampled questions, each asked once
     assert calls == [8, 8, 8]  # 8 covered sampled questions, once per model
+    # how the difficulty answers were generated, for `rzero status --engines`: one record for the three models
+    assert s["generation"]["engine"] == {"backend": "fake"} and s["generation"]["generators"] == 3
+    assert engine_line(s) == "fake"
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["params_hash"] == ctx.params_hash == stage_params_hash(ctx.params, "analysis")
 
@@ -412,6 +416,7 @@ def test_run_analysis_end_to_end_with_known_truth(synthetic_run):
                           generator_factory=fake_factory(calls))
     assert not redo.loaded and redo.summary["difficulty"] == s["difficulty"]
     assert calls == [8, 8, 8] and oracle.asked == [12]
+    assert "generation" not in redo.summary  # every answer came from the cache: nothing generated
 
 
 def test_run_analysis_recomputes_when_a_stage_finishes_later(synthetic_run, no_rendering):
