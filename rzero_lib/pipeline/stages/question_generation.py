@@ -11,6 +11,7 @@ import pandas as pd
 
 from rzero_lib.answers import parse_challenger_output
 from rzero_lib.atomic_files import write_parquet_atomic
+from rzero_lib.domains import get_domain
 from rzero_lib.pipeline.context import StageContext, StageError, StageResult
 from rzero_lib.sampling import SamplingConfig
 from rzero_lib.values import stored_text
@@ -33,8 +34,9 @@ def run_question_generation(ctx: StageContext, recompute: bool = False) -> Stage
     finally:
         gen.close()
     rows, seen = [], set()
+    question_form = get_domain(ctx.params.domain).question_form
     for i, text in enumerate(outputs):
-        parsed = parse_challenger_output(text)
+        parsed = parse_challenger_output(text, question_form)
         duplicate = parsed.ok and parsed.question in seen
         if parsed.ok:
             seen.add(parsed.question)
