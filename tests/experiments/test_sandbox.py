@@ -59,6 +59,9 @@ SMOKE_OVERRIDES = [
     "solver_training.steps=1", "solver_training.batch_size=4", "solver_training.group_size=2",
     "solver_training.micro_batch_size=8",
     "evaluation.limit=24",
+    # The reduced model's Challenger seldom writes the exact form `c + a * b = ?` (16 questions: 0-1 of them),
+    # so the sandbox domain's form check would leave nothing to vote on; the check has its own tests.
+    "domain=arithmetic",
     "analysis.label_sample_size=16", "analysis.solver_difficulty_samples=2",
 ]
 SCRIPT = REPO_ROOT / "scripts" / "run_sandbox.sh"
@@ -259,8 +262,8 @@ def test_sandbox_script_and_notebook_on_two_seeds(sandbox_runs, monkeypatch):
     root, out = sandbox_runs["root"], sandbox_runs["out"]
     runs = {(MAIN_RUN, s): seed_run_dir(root, MAIN_RUN, s) for s in (0, 1)}
     votes = {key: stage_tables(path, "voting", "votes.parquet") for key, path in runs.items()}
-    # every question has its difficulty, by the domain's rule (steps b); the seeds are different runs
-    rule = get_domain("sandbox").difficulty
+    # every question has its difficulty, by the domain's rule (smoke runs: arithmetic); the seeds differ
+    rule = get_domain("arithmetic").difficulty
     for v in votes.values():
         assert len(v) > 0 and v["kept"].any()
         assert v["difficulty"].tolist() == pytest.approx([rule(q) for q in v["question"]], nan_ok=True)
