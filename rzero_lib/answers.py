@@ -23,6 +23,7 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from multiprocessing.connection import wait as wait_connections
@@ -143,11 +144,12 @@ def _last_question_block(text: str) -> tuple[str, int] | None:
     return last
 
 
-def parse_challenger_output(text: str | None) -> ChallengerParse:
+def parse_challenger_output(text: str | None, question_form: Callable[[str], bool] | None = None) -> ChallengerParse:
     """Parse the last `<question>...</question>` block and the boxed answer after it.
 
     Failure reasons: `empty_output`, `no_question_tag`, `empty_question`,
-    `question_too_long`.
+    `question_too_long`, and `off_form` when the domain's `question_form` check
+    (e.g. the sandbox's `c + a * b = ?`) rejects the question.
     """
     text = _bounded(text)
     if not text.strip():
@@ -162,6 +164,8 @@ def parse_challenger_output(text: str | None) -> ChallengerParse:
         return ChallengerParse(None, answer, "empty_question")
     if len(question) > MAX_QUESTION_CHARS:
         return ChallengerParse(None, answer, "question_too_long")
+    if question_form is not None and not question_form(question):
+        return ChallengerParse(None, answer, "off_form")
     return ChallengerParse(question, answer, None)
 
 

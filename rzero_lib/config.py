@@ -426,7 +426,8 @@ class RunParams(Section):
     seed: int = Field(0, ge=0, le=2**63 - 1)
     iterations: int = Field(3, ge=1, le=100)
     model: str
-    domain: Literal["math", "arithmetic"] = "math"
+    # rzero_lib.domains: default prompts, oracle and benchmarks, the difficulty rule, the question form (sandbox)
+    domain: Literal["math", "arithmetic", "sandbox"] = "math"
     kernel_name: str = "python3"
     engine: EngineParams = EngineParams()
     prompts: PromptsParams = PromptsParams()

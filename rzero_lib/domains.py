@@ -9,6 +9,14 @@ when `num_demonstrations` > 0). `Domain.difficulty(question)` is the one rule fo
 question's difficulty as a number (votes.parquet's `difficulty`, the report's
 `difficulty_mean`): for arithmetic the sandbox's steps b when the question has the
 sandbox form, else the digits of its largest operand; NaN where a domain has none (math).
+
+`sandbox` is the arithmetic sandbox's domain (params/sandbox*.yaml): its prompts,
+the exact arithmetic oracle, the held-out `arith_sandbox` set, difficulty = the
+steps b, and a question form (`Domain.question_form`): a Challenger question
+outside the form `c + a * b = ?` is a format failure, like a missing
+`<question>` tag — no reward, not kept. Without it the Challenger learned to
+write near-miss text (`13 + 9 * 6 + ?`) that the character-level Solver answers
+as if well formed but no oracle can check (docs/sandbox.md).
 """
 
 from __future__ import annotations
@@ -18,7 +26,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rzero_lib import prompts as P
-from rzero_lib.sandbox_world import operand_digits, question_difficulty
+from rzero_lib.sandbox_world import (
+    is_sandbox_question,
+    operand_digits,
+    question_difficulty,
+    sandbox_challenger_prompt,
+    sandbox_solver_prompt,
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +43,8 @@ class Domain:
     default_oracle: str  # an `analysis.oracle.kind`
     default_benchmarks: tuple[str, ...]
     difficulty_rule: Callable[[str], int | None] | None = None  # None: the domain has no difficulty number
+    # None: any question text is accepted; else a question it rejects is a Challenger format failure (`off_form`)
+    question_form: Callable[[str], bool] | None = None
 
     def difficulty(self, question: str | None) -> float:
         """The question's difficulty as a number, NaN when the domain or the question has none."""
@@ -53,6 +69,8 @@ DOMAINS: dict[str, Domain] = {
         ("arithmetic",),
         arithmetic_difficulty,
     ),
+    "sandbox": Domain("sandbox", sandbox_challenger_prompt(), sandbox_solver_prompt(), "arithmetic",
+                      ("arith_sandbox",), question_difficulty, is_sandbox_question),
 }
 
 

@@ -52,7 +52,7 @@ def sandbox_solver_prompt() -> PromptSpec:
 # --------------------------------------------------------------------------
 #
 # A question is `c + a * b = ?` (c 10..99, a 2..9, b 1..MAX_STEPS); its difficulty is b, the number of steps.
-# The Solver answers with a worked computation, the running totals c + a, c + 2a, ..., c + ba written as
+# The Solver answers with a worked computation: the running totals c + a, c + 2a, ..., c + ba written as
 # 3-digit numbers, then the boxed last total:
 #   "37 + 7 * 4 = ?"  ->  "044 051 058 065 \boxed{65}"
 # Every step is local (the previous total and the one digit a), so a ~1M-parameter model learns the skill for
@@ -61,7 +61,14 @@ def sandbox_solver_prompt() -> PromptSpec:
 #   and the computation goes on from the wrong total: slips give *diverse* wrong answers, which a vote cancels;
 # - the misconception: it stops one step early ("loses count") with a share that rises with b
 #   (`World.trap_share`); every early stop of a question gives the *same* wrong answer c + a(b-1), a
-#   concentrated wrong answer that can win the vote (how labels go wrong).
+#   concentrated wrong answer that can win the vote (how labels go wrong);
+# - phrasing (`LEADS_WORLD` only, a measured variant): the careful method opens with one of several leads
+#   (`World.careful_leads`), the careless one always with the same lead (`World.careless_lead`). Like an LLM
+#   whose right reasoning is spread over many phrasings while a shortcut has one, greedy decoding follows the
+#   single most likely first token: it takes the shortcut once the trap share exceeds the share of any one
+#   careful lead, well before the shortcut wins the vote. That gap between greedy and majority-vote accuracy
+#   (self-consistency) is what majority labels can teach; measured, the Challenger then settled below the
+#   labels' decline (README, "What was tried").
 # Why this shape, and what was measured with it: docs/sandbox.md.
 
 MAX_STEPS = 12
@@ -84,6 +91,10 @@ class World:
     trap_width: float = 1.2  # logistic width (steps)
     slip_base: float = 0.04  # per-step slip probability: slip_base + slip_per_step * b
     slip_per_step: float = 0.012
+    # The first character of a solution: one of the careful leads (uniformly) or the careless lead. Empty (the
+    # default, builtin v3): no lead. `LEADS_WORLD` below is the variant with leads, measured and not adopted.
+    careful_leads: str = ""
+    careless_lead: str = ""
     max_steps: int = MAX_STEPS
     # steps b in the Solver's corpus: uniform, the skill exists at every length
     solver_step_weights: tuple[float, ...] = (1.0,) * MAX_STEPS
@@ -108,6 +119,12 @@ class World:
 
 
 DEFAULT_WORLD = World()
+# The variant with phrasing (docs/sandbox.md, "A variant with leads"): four careful leads, one careless lead and a
+# wider, later trap, so that greedy decoding takes the early stop (b >= 7) before the vote is lost (b ~ 8-9).
+# Measured on held-out with 3 seeds (README): the Solver improves more than in the default world, but the
+# Challenger settles at b ~ 6 and the labels do not get worse. Build it with
+# `build_sandbox_model(target, world=LEADS_WORLD)`; its runs used challenger_training.temperature 1.2.
+LEADS_WORLD = World(trap_mid=8.0, trap_width=1.5, careful_leads="=:>;", careless_lead="~")
 _QUESTION_RE = re.compile(r"^\s*(\d+)\s*\+\s*(\d+)\s*\*\s*(\d+)\s*=\s*\?\s*$")
 
 
@@ -127,6 +144,11 @@ def parse_question(question: str | None) -> tuple[int, int, int] | None:
     return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
 
 
+def is_sandbox_question(question: str | None) -> bool:
+    """Whether a text has the sandbox's question form (the `sandbox` domain's question check)."""
+    return parse_question(question) is not None
+
+
 def question_difficulty(question: str | None) -> int | None:
     """The number of steps b of a sandbox question, None for any other text."""
     parsed = parse_question(question)
@@ -139,9 +161,12 @@ def draw_problem(rng: random.Random, step_weights: Sequence[float]) -> Arithmeti
     return make_problem(rng.randint(10, 99), rng.randint(2, 9), b)
 
 
-def worked_solution(c: int, a: int, b: int, steps: int | None = None, slips: dict[int, int] | None = None) -> str:
-    """The running totals of `steps` (default b) additions of a to c, then the boxed last total; `slips` maps a
-    step to the wrong ones digit written there (the computation goes on from the written total)."""
+def worked_solution(c: int, a: int, b: int, steps: int | None = None, slips: dict[int, int] | None = None,
+                    lead: str | None = None) -> str:
+    """`lead` (default the first careful lead), the running totals of `steps` (default b) additions of a to c,
+    then the boxed last total; `slips` maps a step to the wrong ones digit written there (the computation goes on
+    from the written total)."""
+    lead = DEFAULT_WORLD.careful_leads[:1] if lead is None else lead
     slips = slips or {}
     total, cells = c, []
     for j in range(b if steps is None else steps):
@@ -149,7 +174,7 @@ def worked_solution(c: int, a: int, b: int, steps: int | None = None, slips: dic
         if j in slips:
             total = total - total % 10 + slips[j]
         cells.append(f"{total:0{CELL_WIDTH}d}")
-    return " ".join(cells) + f" \\boxed{{{total}}}"
+    return lead + " ".join(cells) + f" \\boxed{{{total}}}"
 
 
 def early_stop_answer(c: int, a: int, b: int) -> str:
@@ -159,9 +184,13 @@ def early_stop_answer(c: int, a: int, b: int) -> str:
 
 def corpus_solution(rng: random.Random, c: int, a: int, b: int, world: World = DEFAULT_WORLD) -> tuple[str, str]:
     """(method, worked solution) as the pretraining corpus writes it: one step early with the world's trap share,
-    each step's ones digit slipped with its slip rate."""
+    each step's ones digit slipped with its slip rate, opened by the careless lead or one of the careful ones."""
     method = CARELESS if rng.random() < world.trap_share(b) else CAREFUL
     steps = b - 1 if method == CARELESS else b
+    if method == CARELESS:
+        lead = world.careless_lead
+    else:  # no draw without leads: the default world's random stream is the one builtin v3 was built from
+        lead = rng.choice(world.careful_leads) if world.careful_leads else ""
     rate = world.slip_rate(b)
     slips, total = {}, c
     for j in range(steps):
@@ -169,7 +198,7 @@ def corpus_solution(rng: random.Random, c: int, a: int, b: int, world: World = D
         if rng.random() < rate:
             slips[j] = rng.choice([d for d in range(10) if d != total % 10])
             total = total - total % 10 + slips[j]
-    return method, worked_solution(c, a, b, steps, slips)
+    return method, worked_solution(c, a, b, steps, slips, lead)
 
 
 _EDIT_CHARS = "0123456789+*= ?"

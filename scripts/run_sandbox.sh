@@ -33,11 +33,6 @@ for kv in ${SANDBOX_SET:-}; do overrides+=(--set "$kv"); done
 # (measured 25x on 2 shared cores); passive waiting costs nothing measurable on an idle machine.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 export TOKENIZERS_PARALLELISM=false
-if (( SANDBOX_JOBS > 1 )); then
-  # several runs side by side: one thread each, so that they do not fight over the cores
-  export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-fi
-
 log() { echo "[sandbox $(date +%H:%M:%S)] $*"; }
 do_or_print() { if [[ -n "$DRY_RUN" ]]; then echo "$*"; else "$@"; fi; }
 
@@ -74,6 +69,11 @@ start=$(date +%s)
 [[ -n "$DRY_RUN" ]] || mkdir -p "$RUNS_ROOT/logs"
 log "sandbox model (pretrained on first use, then cached)"
 do_or_print "$PY" -c "from rzero_lib.engine.models import builtin_path; print(builtin_path('arith-sandbox'))"
+if (( SANDBOX_JOBS > 1 )); then
+  # several runs side by side: one thread each, so that they do not fight over the cores (the build above
+  # used them all)
+  export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+fi
 
 failed=0
 running=0

@@ -69,7 +69,7 @@ def run(payload: dict) -> dict:
             solver_prompt=prompt_from_payload(payload["solver_prompt"]),
             num_solver_samples=int(payload["num_solver_samples"]),
             equivalence_timeout_s=payload.get("equivalence_timeout_s"),
-            vote_rules=VoteRules(**(payload.get("vote_rules") or {})), **common)
+            vote_rules=VoteRules(**(payload.get("vote_rules") or {})), domain=payload.get("domain"), **common)
     summary = {**result.summary(), "log_history_path": str(result.log_history_path), "rank": rank,
                "world_size": world}
     if rank == 0:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rzero_lib.answers import extract_boxed, parse_challenger_output
@@ -44,7 +44,8 @@ class ChallengerRewardFunction:
     def __init__(self, solver: Generator, solver_prompt: PromptSpec, sampling: SamplingConfig, *,
                  form: str = "paper", penalty_threshold: float = 0.5, penalty_weight: float = 1.0,
                  record_path: str | Path | None = None, equivalence_timeout_s: float | None = None,
-                 vote_rules: VoteRules = VoteRules(), answer_gate: str = "none") -> None:
+                 vote_rules: VoteRules = VoteRules(), answer_gate: str = "none",
+                 question_form: Callable[[str], bool] | None = None) -> None:
         if answer_gate not in ANSWER_GATES:
             raise ValueError(f"answer_gate must be one of {ANSWER_GATES}, got {answer_gate!r}")
         self.solver = solver
@@ -57,11 +58,12 @@ class ChallengerRewardFunction:
         self.timeout_s = equivalence_timeout_s
         self.vote_rules = vote_rules
         self.answer_gate = answer_gate
+        self.question_form = question_form  # the domain's question check: off-form questions are format failures
         self.calls = 0
 
     def score(self, texts: Sequence[str]) -> list[dict]:
         """Components and reward for each completion text (no TRL needed)."""
-        parsed = [parse_challenger_output(t) for t in texts]
+        parsed = [parse_challenger_output(t, self.question_form) for t in texts]
         questions = [p.question for p in parsed]
         unique = list(dict.fromkeys(q for q in questions if q is not None))
         p_by_question: dict[str, tuple[float, str | None]] = {}

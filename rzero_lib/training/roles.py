@@ -18,6 +18,7 @@ from rzero_lib.config import (
     SolverTrainingParams,
     SupervisedTrainingParams,
 )
+from rzero_lib.domains import get_domain
 from rzero_lib.engine.models import load_tokenizer
 from rzero_lib.engine.prompt_tokens import trl_prompt
 from rzero_lib.prompts import PromptSpec, solver_messages
@@ -69,8 +70,9 @@ def train_challenger(start_model: str, solver: Generator, *, params: ChallengerT
                      challenger_prompt: PromptSpec, solver_prompt: PromptSpec, num_solver_samples: int,
                      output_dir: str | Path, engine: EngineParams | None = None, seed: int = 0,
                      equivalence_timeout_s: float | None = None, vote_rules: VoteRules = VoteRules(),
-                     disable_tqdm: bool = False) -> TrainingResult:
-    """GRPO for the Challenger against the frozen `solver` (any Generator); `vote_rules` are the voting's."""
+                     domain: str | None = None, disable_tqdm: bool = False) -> TrainingResult:
+    """GRPO for the Challenger against the frozen `solver` (any Generator); `vote_rules` are the voting's;
+    `domain` (a run's `domain`) supplies the question check, if it has one."""
     engine = engine or EngineParams()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -87,7 +89,8 @@ def train_challenger(start_model: str, solver: Generator, *, params: ChallengerT
     reward = ChallengerRewardFunction(solver, solver_prompt, sampling, form=params.reward_form,
                               penalty_threshold=params.penalty_threshold, penalty_weight=params.penalty_weight,
                               record_path=tmp_record, equivalence_timeout_s=equivalence_timeout_s,
-                              vote_rules=vote_rules, answer_gate=params.answer_gate)
+                              vote_rules=vote_rules, answer_gate=params.answer_gate,
+                              question_form=get_domain(domain).question_form if domain else None)
     result = run_grpo(start_model=start_model, dataset_rows=rows, reward_func=reward, params=params,
                       engine=engine, output_dir=output_dir, seed=seed, disable_tqdm=disable_tqdm)
     from accelerate import PartialState

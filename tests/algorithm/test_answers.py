@@ -47,6 +47,12 @@ def test_parse_challenger_output():
     assert parse_challenger_output("<question>" + "a" * 10_000 + "</question>").failure == "question_too_long"
     p = parse_challenger_output("<question>Q?</question>")
     assert p.ok and p.answer is None
+    # a domain's question check (the sandbox's form): a question it rejects is a format failure
+    def form(q):
+        return q.endswith("= ?")
+    assert parse_challenger_output("<question>1 + 2 * 3 = ?</question>", form).ok
+    p = parse_challenger_output("<question>1 + 2 * 3 + ?</question> \\boxed{7}", form)
+    assert (p.question, p.answer, p.failure) == (None, "7", "off_form")
 
 
 def test_normalize_answer():

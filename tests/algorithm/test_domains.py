@@ -16,6 +16,17 @@ def test_arithmetic_difficulty_is_the_sandbox_steps_else_operand_digits():
     assert math.isnan(rule("How many apples?")) and math.isnan(rule(None)) and math.isnan(rule(""))
 
 
+def test_sandbox_domain_checks_the_question_form_and_counts_steps_only():
+    """Ill-posed near misses are format failures in the sandbox, and never get a number on the steps scale."""
+    domain = get_domain("sandbox")
+    assert domain.question_form("37 + 7 * 4 = ?") and domain.difficulty("37 + 7 * 4 = ?") == 4.0
+    for near_miss in ("13 + 9 * 6 + ?", "63 + 4 * 6 6 ?", "76 + 8 *   = ?", "47 + 385 = ?"):
+        assert not domain.question_form(near_miss) and math.isnan(domain.difficulty(near_miss)), near_miss
+    assert (domain.default_oracle, domain.default_benchmarks) == ("arithmetic", ("arith_sandbox",))
+    # the other domains accept any question text
+    assert get_domain("arithmetic").question_form is None and get_domain("math").question_form is None
+
+
 def test_math_has_no_difficulty_number():
     assert math.isnan(get_domain("math").difficulty("Find x if x^2 = 4."))
 

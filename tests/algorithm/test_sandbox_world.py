@@ -1,11 +1,14 @@
 """The sandbox's world: its question form, the worked solutions the corpus writes, and the problem sets."""
 
 import random
+from dataclasses import replace
 
+from rzero_lib.answers import extract_boxed
 from rzero_lib.arithmetic_expressions import arithmetic_answer
 from rzero_lib.sandbox_world import (
     CARELESS,
     DEFAULT_WORLD,
+    LEADS_WORLD,
     MAX_STEPS,
     World,
     corpus_solution,
@@ -42,6 +45,7 @@ def test_worked_solution_writes_running_totals_and_carries_slips_forward():
     assert worked_solution(37, 7, 4, steps=3) == "044 051 058 \\boxed{58}"  # the early stop
     # a slip at step 1 (051 -> 053) is carried: every later total is off by the same amount
     assert worked_solution(37, 7, 4, slips={1: 3}) == "044 053 060 067 \\boxed{67}"
+    assert worked_solution(37, 7, 4, steps=3, lead="~") == "~044 051 058 \\boxed{58}"  # LEADS_WORLD's early stop
 
 
 def test_corpus_rates_follow_the_world():
@@ -52,9 +56,24 @@ def test_corpus_rates_follow_the_world():
     for b, lo, hi in [(2, 0.0, 0.03), (12, 0.7, 0.9)]:
         careless = sum(corpus_solution(rng, 50, 3, b)[0] == CARELESS for _ in range(2000)) / 2000
         assert lo <= careless <= hi, (b, careless)
-    # no slips and no trap: the corpus writes the exact worked solution
+    # no slips and no trap: the corpus writes the exact worked solution (under one of the careful leads, if any)
     exact = World(trap_max=0.0, slip_base=0.0, slip_per_step=0.0)
     assert corpus_solution(rng, 37, 7, 9, exact)[1] == worked_solution(37, 7, 9)
+    exact_leads = replace(LEADS_WORLD, trap_max=0.0, slip_base=0.0, slip_per_step=0.0)
+    solutions = {corpus_solution(rng, 37, 7, 9, exact_leads)[1] for _ in range(200)}
+    assert solutions == {worked_solution(37, 7, 9, lead=lead) for lead in LEADS_WORLD.careful_leads}
+
+
+def test_careless_solutions_share_one_lead_careful_ones_spread_over_several():
+    """LEADS_WORLD: greedy decoding takes the shortcut once its share beats any single careful lead (docs/sandbox.md)."""
+    world, rng = replace(LEADS_WORLD, slip_base=0.0, slip_per_step=0.0), random.Random(2)  # no slips: exact answers
+    assert world.careless_lead not in world.careful_leads and len(set(world.careful_leads)) >= 2
+    for method, solution in (corpus_solution(rng, 50, 3, 9, world) for _ in range(500)):
+        assert (solution[0] == world.careless_lead) == (method == CARELESS)
+        assert extract_boxed(solution) == (early_stop_answer(50, 3, 9) if method == CARELESS else "77")
+    # the default world has no leads (builtin v3): solutions start with the first running total
+    assert DEFAULT_WORLD.careful_leads == DEFAULT_WORLD.careless_lead == ""
+    assert {corpus_solution(rng, 50, 3, 9)[1][0] for _ in range(100)} <= set("0123456789")
 
 
 def test_malformed_questions_leave_the_form():

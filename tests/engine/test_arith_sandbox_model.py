@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from rzero_lib.answers import extract_boxed, parse_challenger_output
 from rzero_lib.arithmetic_expressions import arithmetic_answer
 from rzero_lib.engine.builtins.arith_sandbox import (
@@ -18,7 +20,14 @@ from rzero_lib.engine.builtins.arith_sandbox import (
 )
 from rzero_lib.engine.transformers_backend import TransformersGenerator
 from rzero_lib.sampling import SamplingConfig
-from rzero_lib.sandbox_world import REFUSAL, parse_question, sandbox_challenger_prompt, sandbox_solver_prompt
+from rzero_lib.sandbox_world import (
+    DEFAULT_WORLD,
+    LEADS_WORLD,
+    REFUSAL,
+    parse_question,
+    sandbox_challenger_prompt,
+    sandbox_solver_prompt,
+)
 
 
 def test_reduced_model_is_a_complete_hf_folder(reduced_sandbox):
@@ -58,11 +67,13 @@ def test_tokenizer_round_trip_and_chat_template():
     assert tok.decode(ids, skip_special_tokens=True) == "<question>1 + 2 = ?</question>"
 
 
-def test_corpus_questions_are_oracle_evaluable_and_solutions_worked():
-    corpus = PretrainCorpus(build_char_tokenizer(), seed=1)
+@pytest.mark.parametrize("world", [DEFAULT_WORLD, LEADS_WORLD], ids=["default", "leads"])
+def test_corpus_questions_are_oracle_evaluable_and_solutions_worked(world):
+    corpus = PretrainCorpus(build_char_tokenizer(), seed=1, world=world)
     examples = corpus.batch(600)
     assert {ex.role for ex in examples} == {"challenger", "solver"}
     exact = careless = refused = 0
+    leads = set()
     for ex in examples:
         assert arithmetic_answer(ex.problem.question) == ex.problem.answer
         if ex.role == "challenger":
@@ -74,13 +85,18 @@ def test_corpus_questions_are_oracle_evaluable_and_solutions_worked():
             refused += 1
             continue
         c, a, b = parse_question(question)
-        cells = ex.completion.split(" \\boxed{")[0].split()
+        lead = ex.completion[0] if world.careful_leads else ""
+        cells = ex.completion[len(lead):].split(" \\boxed{")[0].split()
         assert len(cells) in (b, b - 1) and all(len(x) == 3 for x in cells)
+        if world.careful_leads:  # the careless method always opens with its own lead, the careful one with several
+            assert (lead == world.careless_lead) == (len(cells) == b - 1)
+            leads.add(lead)
         careless += len(cells) == b - 1
         exact += extract_boxed(ex.completion) == ex.problem.answer
     solver = sum(ex.role == "solver" for ex in examples)
     # noisy execution of a skill that exists at every length: mostly right, some early stops, a few refusals
     assert 0.3 * solver < exact < 0.9 * solver and careless > 0.1 * solver and 0 < refused < 0.12 * solver
+    assert leads == (set(world.careful_leads + world.careless_lead) if world.careful_leads else set())
     # the base Challenger writes mostly short questions
     steps = [ex.problem.max_digits for ex in examples if ex.role == "challenger"]
     assert sum(b <= 3 for b in steps) > 0.6 * len(steps)

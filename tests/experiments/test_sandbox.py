@@ -59,6 +59,9 @@ SMOKE_OVERRIDES = [
     "solver_training.steps=1", "solver_training.batch_size=4", "solver_training.group_size=2",
     "solver_training.micro_batch_size=8",
     "evaluation.limit=24",
+    # The reduced model's Challenger seldom writes the exact form `c + a * b = ?` (16 questions: 0-1 of them),
+    # so the sandbox domain's form check would leave nothing to vote on; the check has its own tests.
+    "domain=arithmetic",
     "analysis.label_sample_size=16", "analysis.solver_difficulty_samples=2",
 ]
 SCRIPT = REPO_ROOT / "scripts" / "run_sandbox.sh"
@@ -70,7 +73,7 @@ def test_run_prompts_are_the_pretraining_prompts():
         challenger, solver = resolve_prompts(params)
         assert challenger == sandbox_challenger_prompt(), name
         assert solver == sandbox_solver_prompt(), name
-        assert params.model == "builtin:arith-sandbox" and params.domain == "arithmetic"
+        assert params.model == "builtin:arith-sandbox" and params.domain == "sandbox"  # its question form
         assert params.analysis.oracle.kind == "arithmetic"
         assert HELDOUT_BENCHMARK in params.evaluation.benchmarks, name  # reported on the held-out set
 
@@ -146,7 +149,7 @@ def test_benchmark_difficulty_is_the_steps():
 
 
 def test_question_table_scores_every_kept_label():
-    rule = get_domain("arithmetic").difficulty
+    rule = get_domain("sandbox").difficulty
     rows = [(1, "37 + 7 * 4 = ?", "65", True),  # right
             (1, "20 + 3 * 9 = ?", "44", True),  # the early-stop answer 20 + 3 * 8
             (1, "50 + 2 * 2 = ?", "53", True),  # a slip
@@ -155,7 +158,7 @@ def test_question_table_scores_every_kept_label():
     votes = pd.DataFrame({"iteration": [r[0] for r in rows], "question": [r[1] for r in rows],
                           "majority_answer": [r[2] for r in rows], "kept": [r[3] for r in rows],
                           "difficulty": [rule(r[1]) for r in rows]})
-    t = question_table(votes, "arithmetic").set_index("iteration")
+    t = question_table(votes, "sandbox").set_index("iteration")
     assert (t.loc[1, "written"], t.loc[1, "kept"]) == (4, 3)
     assert t.loc[1, "written_difficulty"] == pytest.approx((4 + 9 + 2 + 12) / 4)
     assert t.loc[1, "kept_difficulty"] == pytest.approx(5.0)
@@ -259,7 +262,7 @@ def test_sandbox_script_and_notebook_on_two_seeds(sandbox_runs, monkeypatch):
     root, out = sandbox_runs["root"], sandbox_runs["out"]
     runs = {(MAIN_RUN, s): seed_run_dir(root, MAIN_RUN, s) for s in (0, 1)}
     votes = {key: stage_tables(path, "voting", "votes.parquet") for key, path in runs.items()}
-    # every question has its difficulty, by the domain's rule; the seeds are different runs
+    # every question has its difficulty, by the domain's rule (smoke runs: arithmetic); the seeds differ
     rule = get_domain("arithmetic").difficulty
     for v in votes.values():
         assert len(v) > 0 and v["kept"].any()

@@ -214,6 +214,21 @@ def test_challenger_reward_scores_parsed_questions_with_the_solver(tiny_generato
     assert logged["challenger/penalty"] == pytest.approx(2 / 3)
 
 
+def test_challenger_reward_treats_questions_off_the_domain_form_as_format_failures():
+    from rzero_lib.domains import get_domain
+    from rzero_lib.sampling import SamplingConfig
+
+    solver = ScriptedGenerator(["\\boxed{65}", "\\boxed{64}"])  # p̂ = 1/2: the uncertainty reward's peak
+    texts = ["<question>37 + 7 * 4 = ?</question>", "<question>37 + 7 * 4 + ?</question>"]
+    sampling = SamplingConfig(n=2, max_new_tokens=4)
+    free = ChallengerRewardFunction(solver, SOLVER_PROMPT, sampling).score(texts)
+    assert [r["uncertainty"] for r in free] == [1.0, 1.0]  # without the check the near miss earns the peak
+    checked = ChallengerRewardFunction(solver, SOLVER_PROMPT, sampling,
+                                       question_form=get_domain("sandbox").question_form).score(texts)
+    assert checked[0]["uncertainty"] == 1.0
+    assert (checked[1]["question"], checked[1]["failure"], checked[1]["reward"]) == (None, "off_form", 0.0)
+
+
 def test_challenger_reward_applies_the_vote_rules_and_the_answer_gate():
     from rzero_lib.sampling import SamplingConfig
     from rzero_lib.voting import VoteRules

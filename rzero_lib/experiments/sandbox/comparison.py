@@ -170,7 +170,8 @@ def base_accuracy_on_kept(runs: Sequence[SeedRun], kept: dict[tuple[str, int], p
         groups.setdefault((RunDir.at(r.path).base_model(), resolve_prompts(r.params)[1], sampling), []).append(r)
     rows = []
     for (spec, prompt, sampling), members in groups.items():
-        questions = [q for r in members for q in kept[(r.name, r.seed)]["question"]]
+        # a run that stopped before voting has no kept table (and no columns)
+        questions = [q for r in members for q in kept[(r.name, r.seed)].get("question", [])]
         scored = sampled_accuracy(spec, prompt, questions, sampling, batch_size=batch_size).set_index("question")
         for r in members:
             votes = kept[(r.name, r.seed)]

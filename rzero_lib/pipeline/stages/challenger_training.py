@@ -42,7 +42,7 @@ def run_challenger_training(ctx: StageContext, recompute: bool = False) -> Stage
                      num_solver_samples=p.solver_samples, output_dir=ctx.folder,
                      engine=ctx.params.engine, seed=ctx.seed("grpo"),
                      equivalence_timeout_s=ctx.params.voting.equivalence_timeout_s,
-                     vote_rules=vote_rules_of(ctx.params.voting))
+                     vote_rules=vote_rules_of(ctx.params.voting), domain=ctx.params.domain)
     # The frozen Solver: a vLLM (or transformers) server on its own GPUs, which a
     # launched multi-process training also needs; else in this process.
     service = None

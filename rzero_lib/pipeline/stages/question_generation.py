@@ -11,6 +11,7 @@ import pandas as pd
 
 from rzero_lib.answers import parse_challenger_output
 from rzero_lib.atomic_files import write_parquet_atomic
+from rzero_lib.domains import get_domain
 from rzero_lib.pipeline.context import StageContext, StageError, StageResult
 from rzero_lib.sampling import SamplingConfig
 from rzero_lib.values import stored_text
@@ -33,8 +34,9 @@ def run_question_generation(ctx: StageContext, recompute: bool = False) -> Stage
     finally:
         gen.close()
     rows, seen = [], set()
+    question_form = get_domain(ctx.params.domain).question_form
     for i, text in enumerate(outputs):
-        parsed = parse_challenger_output(text)
+        parsed = parse_challenger_output(text, question_form)
         duplicate = parsed.ok and parsed.question in seen
         if parsed.ok:
             seen.add(parsed.question)
@@ -58,10 +60,14 @@ def run_question_generation(ctx: StageContext, recompute: bool = False) -> Stage
                "duplicate_rate": float(df["duplicate"].sum()) / parsed_n if parsed_n else 0.0,
                "duplicates_dropped": int((df["drop_reason"] == "duplicate").sum()), "kept": int(df["kept"].sum()),
                "generation": stats}
+    off_form = int((df["parse_failure"] == "off_form").sum())
+    summary["off_form"] = off_form
     if summary["kept"] == 0:
+        form_note = (f"; {off_form} more contain a question outside the '{ctx.params.domain}' domain's form"
+                     if off_form else "")
         raise StageError(
             f"The Challenger produced no parseable question ({parsed_n} of {n} outputs contain "
-            "<question>...</question>). A small model usually needs format demonstrations "
+            f"<question>...</question>{form_note}). A small model usually needs format demonstrations "
             "(prompts.challenger.num_demonstrations: 3) or more max_new_tokens; see questions.parquet "
             f"in {ctx.folder} for what it wrote.")
     ctx.finish(inputs={"challenger_model": challenger}, outputs=["questions.parquet"], summary=summary)
