@@ -9,7 +9,7 @@ import yaml
 
 from rzero_lib.atomic_files import write_parquet_atomic
 from rzero_lib.config import load_params
-from rzero_lib.pipeline.context import StageContext
+from rzero_lib.pipeline.context import StageContext, StageError
 from rzero_lib.pipeline.driver import prepare_run_dir
 from rzero_lib.pipeline.stages.challenger_training import run_challenger_training
 from rzero_lib.pipeline.stages.question_generation import run_question_generation
@@ -48,6 +48,23 @@ def test_question_generation_counts_duplicates_and_drops_on_request(tmp_path, mo
     reasons = set(result.tables["questions"]["drop_reason"].dropna())
     assert ("duplicate" in reasons) is ("question_generation.drop_duplicates=true" in overrides)
     assert ("no_challenger_answer" in reasons) is ("question_generation.require_challenger_answer=true" in overrides)
+
+
+def test_question_generation_in_the_sandbox_domain_drops_questions_off_its_form(tmp_path, monkeypatch):
+    outputs = ["<question>37 + 7 * 4 = ?</question>", "<question>13 + 9 * 6 + ?</question>",
+               "<question>63 + 4 * 6 6 ?</question>", "no tags at all"]
+    _, open_stage = _open(tmp_path, ["domain=sandbox"])
+    monkeypatch.setattr(StageContext, "generator", lambda ctx, spec: ScriptedGenerator(outputs))
+    result = run_question_generation(open_stage("question_generation"))
+    q = result.tables["questions"]
+    assert q["parse_failure"].fillna("").tolist() == ["", "off_form", "off_form", "no_question_tag"]
+    assert (result.summary["kept"], result.summary["off_form"]) == (1, 2)
+    # nothing in the form: the stage stops and says why
+    (tmp_path / "none").mkdir()
+    _, open_stage = _open(tmp_path / "none", ["domain=sandbox"])
+    monkeypatch.setattr(StageContext, "generator", lambda ctx, spec: ScriptedGenerator(outputs[1:] + outputs[1:2]))
+    with pytest.raises(StageError, match="3 more contain a question outside the 'sandbox' domain's form"):
+        run_question_generation(open_stage("question_generation"))
 
 
 QUESTIONS = ["What is 12*3?", "How many balls fit in a box of side 2?", "Find x."]
