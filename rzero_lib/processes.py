@@ -111,6 +111,17 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+def accept_interrupts() -> None:
+    """Let Ctrl-C (SIGINT) and SIGTERM reach this process even if it was started with SIGINT ignored or either
+    signal blocked: Python keeps an inherited SIG_IGN and signal mask (a shell's background job starts with
+    SIGINT ignored), and a driver that cannot be interrupted runs on. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @contextlib.contextmanager
 def terminate_as_interrupt(signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP)) -> Iterator[None]:
     """Within the block, `signals` raise `Terminated` in the main thread (elsewhere: no change)."""

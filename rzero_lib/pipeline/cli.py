@@ -47,7 +47,7 @@ from rzero_lib.pipeline.status import (
     run_holder_line,
     status_rows,
 )
-from rzero_lib.processes import Terminated
+from rzero_lib.processes import Terminated, accept_interrupts
 
 LOG_DIR = "logs"
 
@@ -60,6 +60,7 @@ def _params(args):
 
 
 def cmd_run(args) -> int:
+    accept_interrupts()  # exit 130 on Ctrl-C even when started with SIGINT ignored or blocked
     params = _params(args)
     if args.fresh:
         args.run_dir = str(choose_run_dir(params, args.run_dir, fresh=True))

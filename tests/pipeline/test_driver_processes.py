@@ -106,6 +106,30 @@ def assert_nothing_left(procs: dict, port: int, timeout_s: float = 20.0) -> None
     wait_for(lambda: not listening(port), 10, "the server's port to close")
 
 
+def _ignore_and_block_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+
+def test_ctrl_c_stops_a_driver_started_with_sigint_ignored_and_blocked(tmp_path):
+    """A shell's background job starts with SIGINT ignored; Python keeps that, and the driver would run on."""
+    run_dir = tmp_path / "run"
+    out = open(tmp_path / "driver.out", "w")  # noqa: SIM115 - closed with the process
+    driver = subprocess.Popen([sys.executable, "-m", "rzero_lib.pipeline.cli", "run", str(SMOKE), "--run-dir",
+                               str(run_dir), "--no-progress", "--set", "evaluation.enabled=false"], stdout=out,
+                              stderr=subprocess.STDOUT, cwd=REPO_ROOT, env=ENV, start_new_session=True,
+                              preexec_fn=_ignore_and_block_sigint)
+    try:
+        wait_for(lambda: list(run_dir.glob("iter_*/*/notebook.running.ipynb")), 120, "a stage", driver)
+        driver.send_signal(signal.SIGINT)
+        assert driver.wait(timeout=60) == 130
+        assert "interrupted" in output_of(run_dir)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+        out.close()
+
+
 def test_two_drivers_racing_on_one_run_directory(tmp_path):
     run_dir = tmp_path / "run"
     a = start_driver(run_dir, "--set", "evaluation.enabled=false", log_name="a")
