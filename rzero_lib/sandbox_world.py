@@ -162,11 +162,10 @@ def draw_problem(rng: random.Random, step_weights: Sequence[float]) -> Arithmeti
 
 
 def worked_solution(c: int, a: int, b: int, steps: int | None = None, slips: dict[int, int] | None = None,
-                    lead: str | None = None) -> str:
-    """`lead` (default the first careful lead), the running totals of `steps` (default b) additions of a to c,
-    then the boxed last total; `slips` maps a step to the wrong ones digit written there (the computation goes on
-    from the written total)."""
-    lead = DEFAULT_WORLD.careful_leads[:1] if lead is None else lead
+                    lead: str = "") -> str:
+    """`lead` (a `LEADS_WORLD` solution's first character; none by default), the running totals of `steps`
+    (default b) additions of a to c, then the boxed last total; `slips` maps a step to the wrong ones digit written
+    there (the computation goes on from the written total)."""
     slips = slips or {}
     total, cells = c, []
     for j in range(b if steps is None else steps):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import fields
 
 import pandas as pd
 
@@ -19,7 +20,7 @@ from rzero_lib.pipeline.context import StageContext
 from rzero_lib.prompts import prompt_digest, solver_messages
 from rzero_lib.report.label_metrics import answer_list
 from rzero_lib.report.run_data import RunData
-from rzero_lib.sampling import SamplingConfig
+from rzero_lib.sampling import GenerationStats, SamplingConfig
 from rzero_lib.seeds import derive_seed
 from rzero_lib.stats import ratio
 
@@ -143,8 +144,5 @@ def merge_generation_records(records: Sequence[dict]) -> dict:
     first one's engine (they share the run's engine settings), the totals summed."""
     if not records:
         return {}
-    totals = {k: sum(r.get(k, 0) for r in records) for k in ("prompts", "sequences", "generated_tokens",
-                                                              "seconds", "truncated")}
-    totals["seconds"] = round(totals["seconds"], 3)
-    totals["tokens_per_second"] = round(totals["generated_tokens"] / totals["seconds"], 2) if totals["seconds"] else 0.0
-    return {"engine": records[0]["engine"], "generators": len(records), **totals}
+    totals = GenerationStats(**{f.name: sum(r.get(f.name, 0) for r in records) for f in fields(GenerationStats)})
+    return {"engine": records[0]["engine"], "generators": len(records), **totals.as_dict()}

@@ -31,11 +31,12 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "TOKE
        "HF_HUB_OFFLINE": "1"}
 
 
-def start_driver(run_dir: Path, *args: str, env: dict | None = None, log_name: str = "driver") -> subprocess.Popen:
+def start_driver(run_dir: Path, *args: str, env: dict | None = None, log_name: str = "driver",
+                 preexec_fn=None) -> subprocess.Popen:
     out = open(run_dir.parent / f"{log_name}.out", "w")  # noqa: SIM115 - closed with the process
     return subprocess.Popen([sys.executable, "-m", "rzero_lib.pipeline.cli", "run", str(SMOKE), "--run-dir",
                              str(run_dir), "--no-progress", *args], stdout=out, stderr=subprocess.STDOUT,
-                            cwd=REPO_ROOT, env=env or ENV, start_new_session=True)
+                            cwd=REPO_ROOT, env=env or ENV, start_new_session=True, preexec_fn=preexec_fn)
 
 
 def output_of(run_dir: Path, log_name: str = "driver") -> str:
@@ -114,11 +115,7 @@ def _ignore_and_block_sigint():
 def test_ctrl_c_stops_a_driver_started_with_sigint_ignored_and_blocked(tmp_path):
     """A shell's background job starts with SIGINT ignored; Python keeps that, and the driver would run on."""
     run_dir = tmp_path / "run"
-    out = open(tmp_path / "driver.out", "w")  # noqa: SIM115 - closed with the process
-    driver = subprocess.Popen([sys.executable, "-m", "rzero_lib.pipeline.cli", "run", str(SMOKE), "--run-dir",
-                               str(run_dir), "--no-progress", "--set", "evaluation.enabled=false"], stdout=out,
-                              stderr=subprocess.STDOUT, cwd=REPO_ROOT, env=ENV, start_new_session=True,
-                              preexec_fn=_ignore_and_block_sigint)
+    driver = start_driver(run_dir, "--set", "evaluation.enabled=false", preexec_fn=_ignore_and_block_sigint)
     try:
         wait_for(lambda: list(run_dir.glob("iter_*/*/notebook.running.ipynb")), 120, "a stage", driver)
         driver.send_signal(signal.SIGINT)
@@ -127,7 +124,6 @@ def test_ctrl_c_stops_a_driver_started_with_sigint_ignored_and_blocked(tmp_path)
     finally:
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
-        out.close()
 
 
 def test_two_drivers_racing_on_one_run_directory(tmp_path):
