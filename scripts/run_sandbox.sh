@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The arithmetic sandbox (`make sandbox`, issue 13): build the sandbox model (cached after the first time), run
 # the main R-Zero run and its two controls for every seed, optional single-seed extras, then the comparison
-# notebook (mean over seeds with the seeds' spread, and the issue's pre-registered criteria).
+# notebook (mean over seeds with the seeds' spread, and the issue's pre-registered criteria). Each built-in model
+# the runs name (`model: builtin:...`) is built first, with all cores.
 #
 #   scripts/run_sandbox.sh                                   # 3 seeds of sandbox and its controls, into runs/
 #   RUNS_ROOT=/tmp/r SEEDS="0 1" scripts/run_sandbox.sh
@@ -10,9 +11,14 @@
 #   SANDBOX_JOBS=2 scripts/run_sandbox.sh                     # two runs at a time, one torch thread each
 #   SANDBOX_SET="iterations=1 voting.num_samples=4" scripts/run_sandbox.sh   # --set overrides for every run
 #   SANDBOX_DRY_RUN=1 scripts/run_sandbox.sh                  # print the commands only
+#   SANDBOX_COMPARISON=sandbox_scaling scripts/run_sandbox.sh  # the comparison's folder under $RUNS_ROOT
+#   SANDBOX_RUNS="sandbox sandbox_small" SANDBOX_SET="iterations=6" SANDBOX_COMPARISON=sandbox_scaling \
+#     scripts/run_sandbox.sh                                  # the stretch (make sandbox-scaling): 6 iterations at
+#                                                             # two model sizes; extends runs/sandbox's seeds
 #
 # A run's directory is $RUNS_ROOT/<name>/seed_<s> (`rzero run params/<name>.yaml --set seed=<s>`); its log is
-# $RUNS_ROOT/logs/<name>_seed_<s>.log and its wall time a line of $RUNS_ROOT/logs/wall_times.tsv. Each run
+# $RUNS_ROOT/logs/<name>_seed_<s>.log (appended to: a rerun keeps the earlier attempt's log) and its wall time a
+# line of $RUNS_ROOT/logs/wall_times.tsv. Each run
 # resumes where it stopped (the pipeline skips finished stages), so the script can be re-run. The comparison
 # notebook is written to $RUNS_ROOT/sandbox_comparison/ with its figures, tables and summary.json.
 set -euo pipefail
@@ -53,7 +59,7 @@ run_one() {  # name seed
   log "run $name seed $seed -> $dir (log: $logfile)"
   t0=$(date +%s)
   "$VENV/bin/rzero" run "params/$name.yaml" --run-dir "$dir" --set "seed=$seed" "${overrides[@]}" --no-progress \
-    >"$logfile" 2>&1 \
+    >>"$logfile" 2>&1 \
     || rc=$?
   printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$seed" "$(( $(date +%s) - t0 ))" "$rc" "$SANDBOX_JOBS" \
     >>"$RUNS_ROOT/logs/wall_times.tsv"
@@ -67,8 +73,14 @@ run_one() {  # name seed
 
 start=$(date +%s)
 [[ -n "$DRY_RUN" ]] || mkdir -p "$RUNS_ROOT/logs"
-log "sandbox model (pretrained on first use, then cached)"
-do_or_print "$PY" -c "from rzero_lib.engine.models import builtin_path; print(builtin_path('arith-sandbox'))"
+# the built-in models the runs use, each pretrained here on first use (all cores), then cached
+models=$(for job in "${jobs[@]}"; do
+  sed -n 's/^model: *builtin:\([A-Za-z0-9_-]*\).*/\1/p' "params/${job%% *}.yaml"
+done | sort -u)
+for model in $models; do
+  log "model builtin:$model (pretrained on first use, then cached)"
+  do_or_print "$PY" -c "from rzero_lib.engine.models import builtin_path; print(builtin_path('$model'))"
+done
 if (( SANDBOX_JOBS > 1 )); then
   # several runs side by side: one thread each, so that they do not fight over the cores (the build above
   # used them all)
@@ -94,7 +106,7 @@ if (( failed )); then
   log "some runs failed (see above); the comparison below uses what finished"
 fi
 
-out="$RUNS_ROOT/sandbox_comparison"
+out="$RUNS_ROOT/${SANDBOX_COMPARISON:-sandbox_comparison}"
 names=$(echo $SANDBOX_RUNS $SANDBOX_EXTRAS | tr ' ' ',')
 verifier=""
 [[ " $SANDBOX_EXTRAS " == *" sandbox_verifier "* ]] && verifier=sandbox_verifier

@@ -17,6 +17,7 @@ from rzero_lib.engine.builtins.arith_sandbox import (
     PretrainCorpus,
     build_char_tokenizer,
     build_sandbox_model,
+    build_small_sandbox_model,
 )
 from rzero_lib.engine.transformers_backend import TransformersGenerator
 from rzero_lib.sampling import SamplingConfig
@@ -111,6 +112,25 @@ def test_build_is_deterministic_for_a_seed(tmp_path):
     wa, wb, wc = (load_file(p / "model.safetensors") for p in (a, b, c))
     assert all((wa[k] == wb[k]).all() for k in wa)
     assert any((wa[k] != wc[k]).any() for k in wa)
+
+
+def test_small_model_is_the_same_recipe_at_half_the_parameters(tmp_path, reduced_sandbox):
+    from transformers import AutoModelForCausalLM
+
+    from rzero_lib.engine.builtins import BUILTINS
+
+    path = build_small_sandbox_model(tmp_path / "small", steps=2)
+    small = json.loads((path / "sandbox_pretraining.json").read_text())
+    large = json.loads((reduced_sandbox["path"] / "sandbox_pretraining.json").read_text())
+    assert 0.4 < small["parameters"] / large["parameters"] < 0.6
+    assert small["model_shape"]["hidden_size"] < large["model_shape"]["hidden_size"]
+    assert small["model_shape"]["num_hidden_layers"] == large["model_shape"]["num_hidden_layers"]
+    assert small["world"] == large["world"] and small["prompts"] == large["prompts"]
+    assert {k: v for k, v in small["settings"].items() if k != "steps"} == \
+        {k: v for k, v in large["settings"].items() if k != "steps"}
+    model = AutoModelForCausalLM.from_pretrained(path)
+    assert sum(p.numel() for p in model.parameters()) == small["parameters"]
+    assert BUILTINS["arith-sandbox-small"].build.__name__ == "build_small_sandbox_model"
 
 
 def test_reduced_model_writes_in_both_formats(reduced_sandbox):

@@ -20,10 +20,12 @@ from rzero_lib.engine.builtins.arith_sandbox import STEPS_ENV
 from rzero_lib.experiments.sandbox.comparison import (
     Comparison,
     evaluate_criteria,
+    evaluate_iteration_scaling,
     heldout_table,
     load_comparison,
     question_table,
 )
+from rzero_lib.experiments.sandbox.figures import plot_iteration_scaling, save_png
 from rzero_lib.experiments.sandbox.measure import benchmark_difficulty
 from rzero_lib.experiments.sandbox.runs import (
     CONTROL_RUNS,
@@ -33,6 +35,8 @@ from rzero_lib.experiments.sandbox.runs import (
     MAIN_RUN,
     ORACLE_LABELS_RUN,
     SEEDS,
+    SIZE_RUNS,
+    SMALL_MODEL_RUN,
     UNTRAINED_CHALLENGER_RUN,
     seed_run_dir,
 )
@@ -99,6 +103,14 @@ def test_each_control_differs_only_in_its_switch(name):
         assert node == value
 
 
+def test_small_model_run_is_the_main_run_on_the_smaller_model():
+    main = params_to_dict(load_params(PARAMS / "sandbox.yaml"))
+    small = params_to_dict(load_params(PARAMS / f"{SMALL_MODEL_RUN}.yaml"))
+    assert {d.split(":")[0] for d in diff_params(main, small)} == {"run_name", "model"}
+    assert small["model"] == "builtin:arith-sandbox-small" and small["run_name"] == SMALL_MODEL_RUN
+    assert list(SIZE_RUNS) == [SMALL_MODEL_RUN, MAIN_RUN]  # from the smaller model to the larger
+
+
 def test_verifier_run_is_the_main_run_with_a_verifier():
     main = params_to_dict(load_params(PARAMS / "sandbox.yaml"))
     params = load_params(PARAMS / "sandbox_verifier.yaml")
@@ -133,6 +145,20 @@ def test_make_sandbox_runs_every_seed_of_the_main_run_and_its_controls(tmp_path)
     assert f"{seed_run_dir(tmp_path, 'sandbox_verifier', 4)} --set seed=4" in " ".join(runs)
     assert all("--set iterations=1 --set voting.num_samples=4" in r for r in runs)
     assert "verifier_run: 'sandbox_verifier'" in lines[-1]
+
+
+def test_make_sandbox_scaling_builds_both_models_and_extends_the_main_run(tmp_path):
+    make = subprocess.run(["make", "-n", "sandbox-scaling"], cwd=REPO_ROOT, capture_output=True, text=True,
+                          check=True).stdout
+    assert f'SANDBOX_RUNS="{MAIN_RUN} {SMALL_MODEL_RUN}"' in make and 'SANDBOX_SET="iterations=6"' in make
+    lines = _dry_run(RUNS_ROOT=str(tmp_path), SANDBOX_RUNS=f"{MAIN_RUN} {SMALL_MODEL_RUN}",
+                     SANDBOX_SET="iterations=6", SANDBOX_COMPARISON="sandbox_scaling")
+    builds = [line for line in lines if "builtin_path(" in line]
+    assert [b.split("builtin_path('")[1].split("'")[0] for b in builds] == ["arith-sandbox", "arith-sandbox-small"]
+    runs = [line for line in lines if " run params/" in line]
+    assert len(runs) == 6 and all("--set iterations=6" in r for r in runs)
+    assert f"--run-dir {seed_run_dir(tmp_path, MAIN_RUN, 0)} " in " ".join(runs)  # the main run's own directory
+    assert f"{tmp_path}/sandbox_scaling/notebook.ipynb" in lines[-1]
 
 
 def test_benchmark_difficulty_is_the_steps():
@@ -236,6 +262,64 @@ def test_criteria_without_a_control_are_not_evaluable():
     assert c["1_harder_questions"]["pass"] and c["3_labels_get_worse"]["pass"]
     for key in ("2_solver_improves", "4_labels_matter"):
         assert c[key]["pass"] is None and "not evaluable" in c[key]["note"]
+
+
+def _long_comparison(heldout: dict, labels: dict, kept_difficulty: dict):
+    """Like `_comparison` for runs of any number of iterations: `labels` and `kept_difficulty` map a run to its
+    values for iterations 1, 2, ..."""
+    base = _comparison(heldout, {run: (0.8, 0.8, 0.8) for run in heldout})
+    questions = pd.DataFrame([
+        {**base.questions.iloc[0].to_dict(), "run": run, "seed": s, "iteration": k,
+         "kept_difficulty": kept_difficulty[run][k - 1], "labels_correct": round(50 * labels[run][k - 1]),
+         "label_accuracy": round(50 * labels[run][k - 1]) / 50, "base_accuracy": 0.6 - 0.05 * k}
+        for run, by_seed in heldout.items() for s in by_seed for k in range(1, len(labels[run]) + 1)])
+    return Comparison(base.runs, base.seeds, [], HELDOUT_BENCHMARK, questions, base.heldout, base.items, {})
+
+
+def test_criteria_of_runs_extended_past_iteration_3_are_judged_at_3():
+    six = {s: {**PASSING[MAIN_RUN][s], 4: 0.64, 5: 0.55, 6: 0.50} for s in (0, 1)}  # falls back to base
+    heldout = {**PASSING, MAIN_RUN: six}
+    labels = {MAIN_RUN: (0.80, 0.74, 0.60, 0.9, 0.9, 0.95), UNTRAINED_CHALLENGER_RUN: (0.8,) * 3,
+              ORACLE_LABELS_RUN: (0.8,) * 3}
+    difficulty = {MAIN_RUN: (4.0, 5.0, 6.0, 3.0, 3.0, 3.0), UNTRAINED_CHALLENGER_RUN: (4.0,) * 3,
+                  ORACLE_LABELS_RUN: (4.0,) * 3}
+    c = evaluate_criteria(_long_comparison(heldout, labels, difficulty))
+    assert all(v["pass"] for v in c.values())  # at iteration 6 every one would fail
+    assert c["2_solver_improves"]["numbers"]["last_iteration"] == 3
+    assert c["3_labels_get_worse"]["numbers"]["last_iteration"] == 3
+    assert c["2_solver_improves"]["numbers"]["final"] == pytest.approx(0.63)
+    assert evaluate_criteria(_long_comparison(heldout, labels, difficulty),
+                             last_iteration=6)["2_solver_improves"]["pass"] is False
+
+
+SCALING = {  # the larger model peaks at 4 and falls; the smaller one peaks at 2 (tied at 3) and plateaus
+    MAIN_RUN: {0: {0: 0.50, 1: 0.55, 2: 0.60, 3: 0.62, 4: 0.66, 5: 0.60, 6: 0.56},
+               1: {0: 0.50, 1: 0.55, 2: 0.60, 3: 0.62, 4: 0.66, 5: 0.61, 6: 0.58}},
+    SMALL_MODEL_RUN: {0: {0: 0.40, 1: 0.45, 2: 0.50, 3: 0.50, 4: 0.49, 5: 0.48, 6: 0.47},
+                      1: {0: 0.40, 1: 0.45, 2: 0.50, 3: 0.50, 4: 0.49, 5: 0.49, 6: 0.49}},
+}
+
+
+def test_iteration_scaling_finds_each_sizes_peak(tmp_path):
+    six = {run: (0.9, 0.8, 0.7, 0.6, 0.5, 0.4) for run in SCALING}
+    comparison = _long_comparison(SCALING, six, {run: (4.0, 5.0, 6.0, 7.0, 8.0, 9.0) for run in SCALING})
+    result = evaluate_iteration_scaling(comparison)
+    large, small = result["runs"][MAIN_RUN], result["runs"][SMALL_MODEL_RUN]
+    assert (large["peak_iteration"], small["peak_iteration"]) == (4, 2)  # ties: the earliest
+    assert large["peak_accuracy"] == pytest.approx(0.66) and large["last_accuracy"] == pytest.approx(0.57)
+    assert large["after_peak"] == "declines"  # 9 points down, seeds' range 2 points
+    assert small["after_peak"] == "plateaus"  # 2 points down, seeds' range 2 points
+    assert large["label_accuracy"][6] == pytest.approx(0.4) and large["kept_difficulty"][1] == 4.0
+    assert result["larger_peaks_later"] is True
+    swapped = evaluate_iteration_scaling(comparison, {MAIN_RUN: "smaller", SMALL_MODEL_RUN: "larger"})
+    assert swapped["larger_peaks_later"] is False
+    rising = {MAIN_RUN: {s: {k: 0.5 + 0.01 * k for k in range(7)} for s in (0, 1)}}
+    only = evaluate_iteration_scaling(_long_comparison(rising, six, {MAIN_RUN: (4.0,) * 6}))
+    assert only["runs"][MAIN_RUN]["after_peak"] == "still rising" and only["larger_peaks_later"] is None
+    assert evaluate_iteration_scaling(_comparison({ORACLE_LABELS_RUN: PASSING[ORACLE_LABELS_RUN]},
+                                                  GOOD_LABELS)) is None
+    png = save_png(plot_iteration_scaling(comparison, result), tmp_path / "scaling.png")
+    assert png.stat().st_size > 5_000
 
 
 # --------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rzero_lib.engine.builtins.arith_sandbox import build_sandbox_model
+from rzero_lib.engine.builtins.arith_sandbox import build_sandbox_model, build_small_sandbox_model
 from rzero_lib.engine.builtins.smollm2 import build_smollm2
 from rzero_lib.engine.builtins.tiny_random import build_tiny_random
 from rzero_lib.model_specs import BUILTIN_MODELS
@@ -27,6 +27,7 @@ BUILTINS: dict[str, Builtin] = {
     "tiny-random": Builtin("2", build_tiny_random),
     "smollm2-135m-instruct": Builtin("1", build_smollm2),
     "arith-sandbox": Builtin("3", build_sandbox_model),
+    "arith-sandbox-small": Builtin("1", build_small_sandbox_model),
 }
 
 if set(BUILTINS) != set(BUILTIN_MODELS):

@@ -156,6 +156,10 @@ def encode_batch(tokenizer, examples: Sequence[PretrainExample]):
 
 MODEL_SHAPE = dict(hidden_size=128, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4,
                    num_key_value_heads=2, head_dim=32)
+# `builtin:arith-sandbox-small`: the same recipe at about half the parameters (narrower, same depth), for the
+# model-size comparison of docs/sandbox.md ("Six iterations at two sizes").
+SMALL_MODEL_SHAPE = dict(hidden_size=96, intermediate_size=384, num_hidden_layers=4, num_attention_heads=3,
+                         num_key_value_heads=1, head_dim=32)
 
 
 def new_sandbox_model(tokenizer, seed: int = PRETRAIN_SEED, shape: dict | None = None):
@@ -257,7 +261,8 @@ def pretrain(model, tokenizer, settings: PretrainSettings, log_every: int = 100,
 
 
 def build_sandbox_model(target: str | Path, steps: int | None = None, seed: int = PRETRAIN_SEED,
-                        log_every: int = 100, world: World = DEFAULT_WORLD, callback=None) -> Path:
+                        log_every: int = 100, world: World = DEFAULT_WORLD, callback=None,
+                        shape: dict | None = None) -> Path:
     """Pretrain the sandbox model and save a complete Hugging Face folder into `target`.
 
     `steps` defaults to `$RZERO_SANDBOX_STEPS`, else `DEFAULT_PRETRAIN_STEPS`
@@ -271,15 +276,21 @@ def build_sandbox_model(target: str | Path, steps: int | None = None, seed: int 
     steps = steps if steps is not None else pretrain_steps_from_env()
     settings = PretrainSettings(steps=steps, seed=seed)
     tokenizer = build_char_tokenizer()
-    model = new_sandbox_model(tokenizer, seed=seed)
+    shape = dict(shape or MODEL_SHAPE)
+    model = new_sandbox_model(tokenizer, seed=seed, shape=shape)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     log = pretrain(model, tokenizer, settings, log_every=log_every, callback=callback, world=world)
     model.save_pretrained(target)
     tokenizer.save_pretrained(target)
-    record = {"settings": settings.__dict__, "model_shape": MODEL_SHAPE,
+    record = {"settings": settings.__dict__, "model_shape": shape,
               "parameters": sum(p.numel() for p in model.parameters()),
               "world": asdict(world), "prompts": SANDBOX_PROMPTS, "log": log,
               "note": "pretraining corpus: the only place ground-truth answers are used (docs/sandbox.md)"}
     (target / "sandbox_pretraining.json").write_text(json.dumps(record, indent=2))
     return target
+
+
+def build_small_sandbox_model(target: str | Path, **kwargs) -> Path:
+    """`builtin:arith-sandbox-small`: `build_sandbox_model` with `SMALL_MODEL_SHAPE`."""
+    return build_sandbox_model(target, shape=SMALL_MODEL_SHAPE, **kwargs)
 

@@ -26,6 +26,7 @@ from rzero_lib.domains import resolve_prompts
 from rzero_lib.experiments.sandbox.figures import (
     plot_difficulty,
     plot_heldout_accuracy,
+    plot_iteration_scaling,
     plot_label_accuracy,
     save_png,
 )
@@ -36,11 +37,13 @@ from rzero_lib.experiments.sandbox.measure import (
     voting_sampling,
 )
 from rzero_lib.experiments.sandbox.runs import (
+    CRITERIA_ITERATION,
     HELDOUT_BENCHMARK,
     MAIN_RUN,
     ORACLE_LABELS_RUN,
     RUN_LABELS,
     SEEDS,
+    SIZE_RUNS,
     UNTRAINED_CHALLENGER_RUN,
     seed_run_dir,
 )
@@ -330,12 +333,13 @@ def _verdict(rule: str, numbers: dict, passed, note: str | None = None) -> dict:
             **({"note": note} if note else {})}
 
 
-def _last_common_iteration(table: pd.DataFrame, run: str) -> int | None:
-    """The last iteration that every seed of `run` reached."""
+def _last_common_iteration(table: pd.DataFrame, run: str, cap: int | None = None) -> int | None:
+    """The last iteration that every seed of `run` reached (at most `cap`)."""
     t = table[table["run"] == run]
     if t.empty:
         return None
-    return int(t.groupby("seed")["iteration"].max().min())
+    last = int(t.groupby("seed")["iteration"].max().min())
+    return min(last, cap) if cap is not None else last
 
 
 def gain_standard_error(items: pd.DataFrame, run: str, first: int, last: int) -> float:
@@ -349,12 +353,13 @@ def gain_standard_error(items: pd.DataFrame, run: str, first: int, last: int) ->
 
 
 def evaluate_criteria(comparison: Comparison, main: str = MAIN_RUN, untrained: str = UNTRAINED_CHALLENGER_RUN,
-                      oracle: str = ORACLE_LABELS_RUN) -> dict:
+                      oracle: str = ORACLE_LABELS_RUN, last_iteration: int = CRITERIA_ITERATION) -> dict:
     """The four pre-registered criteria of issue 13, each with `pass` (true, false, or null when a run or an
     iteration it needs is missing), the numbers it was decided on, and the rule. "First" is iteration 1 and
-    "last" the last iteration every seed of the main run reached (3 in the issue)."""
+    "last" the last iteration every seed of the main run reached, at most `last_iteration` (the issue's 3:
+    runs extended to more iterations for the stretch are judged at iteration 3)."""
     qm, hm = comparison.question_means, comparison.heldout_means
-    first, last = 1, _last_common_iteration(comparison.questions, main)
+    first, last = 1, _last_common_iteration(comparison.questions, main, last_iteration)
     trend_note = None
     if last is None or last <= first:
         trend_note = f"not evaluable: the main run needs iterations {first} and a later one (last: {last})"
@@ -370,11 +375,11 @@ def evaluate_criteria(comparison: Comparison, main: str = MAIN_RUN, untrained: s
          "kept_difficulty_last": kd3, "base_accuracy_first": ba1, "base_accuracy_last": ba3},
         None if trend_note else (kd3 > kd1 and ba3 < ba1), trend_note)
 
-    k_last = _last_common_iteration(comparison.heldout, main)
+    k_last = _last_common_iteration(comparison.heldout, main, last_iteration)
     base, final = _heldout(hm, main, 0), _heldout(hm, main, k_last) if k_last else math.nan
     gain = final - base
     se = gain_standard_error(comparison.items, main, 0, k_last) if k_last else math.nan
-    u_last = _last_common_iteration(comparison.heldout, untrained)
+    u_last = _last_common_iteration(comparison.heldout, untrained, last_iteration)
     untrained_final = _heldout(hm, untrained, u_last) if u_last else math.nan
     main_range = _heldout(hm, main, k_last, "max") - _heldout(hm, main, k_last, "min") if k_last else math.nan
     u_range = (_heldout(hm, untrained, u_last, "max") - _heldout(hm, untrained, u_last, "min")
@@ -405,13 +410,58 @@ def evaluate_criteria(comparison: Comparison, main: str = MAIN_RUN, untrained: s
          if last in pooled.index else None},
         None if trend_note else (la1 >= 0.70 and la3 < la1), trend_note)
 
-    o_last = _last_common_iteration(comparison.heldout, oracle)
+    o_last = _last_common_iteration(comparison.heldout, oracle, last_iteration)
     oracle_final = _heldout(hm, oracle, o_last) if o_last else math.nan
     criteria["4_labels_matter"] = _verdict(
         f"{comparison.benchmark}: the oracle-label control's seed-mean final accuracy ≥ the main run's",
         {"oracle_last_iteration": o_last, "oracle_final": oracle_final, "main_final": final},
         None if not (o_last and k_last) else oracle_final >= final)
     return criteria
+
+
+def evaluate_iteration_scaling(comparison: Comparison, size_runs: dict[str, str] | None = None) -> dict | None:
+    """The stretch of issue 13 (the paper's iteration scaling), for the runs of `size_runs` (name -> size, from
+    the smaller model to the larger; default `SIZE_RUNS`) that were found: the seed-mean held-out accuracy per
+    iteration, where it peaks, and whether it falls after the peak; then whether the larger model peaks later.
+    None when no run of `size_runs` was found. Rules (pre-registered before the 6-iteration runs):
+    peak = the iteration with the highest seed mean (the earliest on ties); "declines" when the last
+    iteration's seed mean lies below the peak's by more than the seeds' min–max range at the last iteration,
+    "plateaus" when not, "still rising" when the peak is the last iteration."""
+    size_runs = dict(SIZE_RUNS if size_runs is None else size_runs)
+    hm, qm = comparison.heldout_means, comparison.question_means
+    sizes = {}
+    for name, size in size_runs.items():
+        last = _last_common_iteration(comparison.heldout, name)
+        if last is None:
+            continue
+        g = hm[(hm["run"] == name) & (hm["scope"] == "all") & (hm["iteration"] <= last)]
+        accuracy = {int(k): float(a) for k, a in zip(g["iteration"], g["accuracy"])}
+        peak = max(sorted(accuracy), key=lambda k: accuracy[k])  # max keeps the first (earliest) of equals
+        last_range = _heldout(hm, name, last, "max") - _heldout(hm, name, last, "min")
+        if peak == last:
+            after = "still rising"
+        else:
+            after = "declines" if accuracy[peak] - accuracy[last] > last_range + 1e-12 else "plateaus"
+        per_iteration = {q: {int(k): _value(qm, name, int(k), q) for k in sorted(accuracy) if k >= 1}
+                         for q in ("label_accuracy", "kept_difficulty")}
+        sizes[name] = {"size": size, "last_iteration": last, "seeds": len(comparison.seeds.get(name, [])),
+                       "heldout_accuracy": accuracy, "peak_iteration": peak, "peak_accuracy": accuracy[peak],
+                       "last_accuracy": accuracy[last], "last_seed_range": last_range, "after_peak": after,
+                       **per_iteration}
+    if not sizes:
+        return None
+    result = {"rule": "peak = iteration of the highest seed-mean held-out greedy accuracy (earliest on ties); "
+                      "declines = last below the peak by more than the seeds' min–max range at the last "
+                      "iteration; the larger model peaks later = its peak iteration is later",
+              "runs": sizes, "larger_peaks_later": None}
+    found = [n for n in size_runs if n in sizes]
+    if len(found) >= 2:
+        small, large = sizes[found[0]], sizes[found[-1]]
+        if small["last_iteration"] != large["last_iteration"]:
+            result["note"] = "not comparable: the sizes reached different iterations"
+        else:
+            result["larger_peaks_later"] = large["peak_iteration"] > small["peak_iteration"]
+    return result
 
 
 # --------------------------------------------------------------------------
@@ -429,6 +479,7 @@ def comparison_summary(comparison: Comparison) -> dict:
         "benchmark": comparison.benchmark, "runs": comparison.runs, "seeds": comparison.seeds,
         "missing": [{"run": n, "seed": s} for n, s in comparison.missing],
         "criteria": evaluate_criteria(comparison),
+        "iteration_scaling": evaluate_iteration_scaling(comparison),
         "questions_seed_mean": _records(comparison.question_means),
         "labels_pooled": _records(comparison.labels_pooled),
         "heldout_seed_mean": _records(comparison.heldout_means),
@@ -469,6 +520,10 @@ def write_comparison(runs_root: str | Path, run_names: Sequence[str], output_dir
     for name, plot in (("label_accuracy", plot_label_accuracy), ("difficulty", plot_difficulty),
                        ("heldout_accuracy", plot_heldout_accuracy)):
         report.figures[name] = save_png(plot(comparison), out / f"sandbox_{name}.png")
+    scaling = evaluate_iteration_scaling(comparison)
+    if scaling is not None and len(scaling["runs"]) > 1:  # the stretch's runs: where each size peaks
+        report.figures["iteration_scaling"] = save_png(plot_iteration_scaling(comparison, scaling),
+                                                       out / "sandbox_iteration_scaling.png")
     verifier_dirs = [seed_run_dir(runs_root, verifier_run, s) / "report" for s in seeds] if verifier_run else []
     verifier_report = next((d for d in verifier_dirs if (d / "verifier.csv").exists()), None)
     if verifier_report is not None:

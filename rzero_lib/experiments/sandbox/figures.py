@@ -108,6 +108,39 @@ def plot_heldout_accuracy(comparison):
     return fig
 
 
+def plot_iteration_scaling(comparison, scaling: dict):
+    """The stretch (`evaluate_iteration_scaling`): held-out greedy accuracy per iteration for each model size
+    with its peak starred, and the kept labels' accuracy and the kept questions' difficulty per iteration."""
+    fig, axes = _axes(3, width=3.8)
+    h, q = comparison.heldout_means, comparison.question_means
+    for name, label in comparison.runs.items():
+        size = scaling["runs"].get(name)
+        title = f"{label} ({size['size']})" if size else label
+        g = h[(h["run"] == name) & (h["scope"] == "all")].sort_values("iteration") if not h.empty else h
+        if g.empty:
+            continue
+        color = _band(axes[0], g["iteration"], g["accuracy"], g["min"], g["max"], name, title, 100)
+        if size:
+            axes[0].plot([size["peak_iteration"]], [100 * size["peak_accuracy"]], marker="*", ms=13, color=color,
+                         zorder=6, ls="none")
+        for ax, quantity, scale in ((axes[1], "label_accuracy", 100), (axes[2], "kept_difficulty", 1)):
+            m = q[(q["run"] == name) & (q["quantity"] == quantity)].dropna(subset=["mean"]).sort_values("iteration")
+            if len(m):
+                _band(ax, m["iteration"], m["mean"], m["min"], m["max"], name, title, scale)
+    for ax, title, xlabel in ((axes[0], f"{comparison.benchmark}: greedy accuracy (%), ★ peak", "iteration (0 = base)"),
+                              (axes[1], "kept labels = oracle (%)", "iteration"),
+                              (axes[2], "kept questions: mean b", "iteration")):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.grid(alpha=0.3)
+    if not h.empty:
+        axes[0].set_xticks(sorted(h["iteration"].unique()))
+    axes[0].legend(fontsize=6)
+    fig.suptitle(f"iterations and model size (line: seed mean, band: min–max; {_seed_note(comparison)})", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def save_png(fig, path: str | Path, dpi: int = 90) -> Path:
     """Save a figure as a small PNG (README-sized), atomically."""
     return write_figure_atomic(fig, path, dpi=dpi, bbox_inches="tight")

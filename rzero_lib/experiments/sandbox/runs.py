@@ -1,5 +1,5 @@
-"""The sandbox's runs: the main run, its controls (each differs in one switch), single-seed extras, and where
-each seed's run directory lives.
+"""The sandbox's runs: the main run, its controls (each differs in one switch), single-seed extras, the
+smaller-model run of the iteration-scaling stretch, and where each seed's run directory lives.
 
 Their parameter files are `params/<name>.yaml`; `scripts/run_sandbox.sh` makes the run directories
 `<runs root>/<name>/seed_<s>` (`rzero run params/<name>.yaml --set seed=<s>`).
@@ -24,8 +24,15 @@ EXTRA_RUNS = {
     "sandbox_no_band": "no band filter",
     VERIFIER_RUN: "with Verifier (self, threshold)",
 }
-RUN_LABELS = {MAIN_RUN: "R-Zero (majority labels)", **CONTROL_RUNS, **EXTRA_RUNS}
+# The stretch of issue 13 (paper: iteration scaling): the main run on a smaller model (`model:` its one switch),
+# both for SCALING_ITERATIONS iterations; SIZE_RUNS from the smaller model to the larger.
+SMALL_MODEL_RUN = "sandbox_small"
+SIZE_RUNS = {SMALL_MODEL_RUN: "~0.55M params", MAIN_RUN: "~1M params"}
+SCALING_ITERATIONS = 6
+RUN_LABELS = {MAIN_RUN: "R-Zero (majority labels)", **CONTROL_RUNS, **EXTRA_RUNS,
+              SMALL_MODEL_RUN: "R-Zero, smaller model"}
 SEEDS = (0, 1, 2)
+CRITERIA_ITERATION = 3  # the issue's criteria 1-4 compare iteration 1 with this one (or the last, if earlier)
 HELDOUT_BENCHMARK = "arith_sandbox"  # for reporting
 DEV_BENCHMARK = "arith_sandbox_dev"  # for tuning
 
