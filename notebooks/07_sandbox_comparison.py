@@ -115,7 +115,7 @@ for key, verdict in written.summary["criteria"].items():
 
 # %%
 scaling = written.summary.get("iteration_scaling")
-if scaling and len(scaling["runs"]) > 1:
+if "iteration_scaling" in written.figures:  # drawn when the runs hold more than one model size
     for name, r in scaling["runs"].items():
         display(Markdown(f"**{comparison.runs.get(name, name)}** ({r['size']}, {r['seeds']} seeds): peak at "
                          f"iteration {r['peak_iteration']} ({100 * r['peak_accuracy']:.1f}%), iteration "

@@ -31,15 +31,20 @@ def _seed_note(comparison) -> str:
     return "seeds: " + ", ".join(f"{n} {len(s)}" for n, s in comparison.seeds.items())
 
 
+def _quantity_band(ax, means, name: str, label: str, quantity: str, scale: float) -> None:
+    """One run's seed means of one question quantity per iteration, with the seeds' band (if it has any)."""
+    g = means[(means["run"] == name) & (means["quantity"] == quantity)].dropna(subset=["mean"])
+    if len(g):
+        g = g.sort_values("iteration")
+        _band(ax, g["iteration"], g["mean"], g["min"], g["max"], name, label, scale)
+
+
 def _quantity_panels(comparison, panels, suptitle: str):
     fig, axes = _axes(len(panels))
     means = comparison.question_means
     for ax, (quantity, title, scale) in zip(axes, panels):
         for name, label in comparison.runs.items():
-            g = means[(means["run"] == name) & (means["quantity"] == quantity)].dropna(subset=["mean"])
-            if len(g):
-                g = g.sort_values("iteration")
-                _band(ax, g["iteration"], g["mean"], g["min"], g["max"], name, label, scale)
+            _quantity_band(ax, means, name, label, quantity, scale)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("iteration", fontsize=8)
         ax.grid(alpha=0.3)
@@ -124,9 +129,7 @@ def plot_iteration_scaling(comparison, scaling: dict):
             axes[0].plot([size["peak_iteration"]], [100 * size["peak_accuracy"]], marker="*", ms=13, color=color,
                          zorder=6, ls="none")
         for ax, quantity, scale in ((axes[1], "label_accuracy", 100), (axes[2], "kept_difficulty", 1)):
-            m = q[(q["run"] == name) & (q["quantity"] == quantity)].dropna(subset=["mean"]).sort_values("iteration")
-            if len(m):
-                _band(ax, m["iteration"], m["mean"], m["min"], m["max"], name, title, scale)
+            _quantity_band(ax, q, name, title, quantity, scale)
     for ax, title, xlabel in ((axes[0], f"{comparison.benchmark}: greedy accuracy (%), ★ peak", "iteration (0 = base)"),
                               (axes[1], "kept labels = oracle (%)", "iteration"),
                               (axes[2], "kept questions: mean b", "iteration")):
