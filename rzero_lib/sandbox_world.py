@@ -72,6 +72,8 @@ def sandbox_solver_prompt() -> PromptSpec:
 # Why this shape, and what was measured with it: docs/sandbox.md.
 
 MAX_STEPS = 12
+C_RANGE = (10, 99)  # the added number c
+A_RANGE = (2, 9)  # the repeated digit a
 QUESTION_TEMPLATE = "{c} + {a} * {b} = ?"
 CELL_WIDTH = 3  # running totals are written as 3-digit numbers (the largest is 99 + 9 * 12 = 207)
 CAREFUL, CARELESS = "careful", "careless"
@@ -138,10 +140,22 @@ def make_problem(c: int, a: int, b: int) -> ArithmeticProblem:
                              expression=expression, operators="+*", max_digits=b, num_operands=3, style="plain")
 
 
-def parse_question(question: str | None) -> tuple[int, int, int] | None:
-    """(c, a, b) of a question in the sandbox's form, else None."""
+def _written_form(question: str | None) -> tuple[int, int, int] | None:
+    """(c, a, b) of a text written `c + a * b = ?`, whatever the numbers."""
     m = _QUESTION_RE.match(str(question or ""))
     return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
+
+
+def parse_question(question: str | None) -> tuple[int, int, int] | None:
+    """(c, a, b) of a question of the sandbox's world — the form `c + a * b = ?` with c, a and b in the world's
+    ranges (`C_RANGE`, `A_RANGE`, 1..`MAX_STEPS`) — else None. The ranges matter: in the stretch a Challenger wrote
+    `99 + 9 *68 = ?`, which the Solver misreads as a short question; outside the world the labels mean nothing."""
+    parsed = _written_form(question)
+    if parsed is None:
+        return None
+    c, a, b = parsed
+    in_world = C_RANGE[0] <= c <= C_RANGE[1] and A_RANGE[0] <= a <= A_RANGE[1] and 1 <= b <= MAX_STEPS
+    return parsed if in_world else None
 
 
 def is_sandbox_question(question: str | None) -> bool:
@@ -158,7 +172,7 @@ def question_difficulty(question: str | None) -> int | None:
 def draw_problem(rng: random.Random, step_weights: Sequence[float]) -> ArithmeticProblem:
     """A question with b drawn from `step_weights` (b = 1, 2, ...), c and a uniform."""
     b = rng.choices(range(1, len(step_weights) + 1), step_weights)[0]
-    return make_problem(rng.randint(10, 99), rng.randint(2, 9), b)
+    return make_problem(rng.randint(*C_RANGE), rng.randint(*A_RANGE), b)
 
 
 def worked_solution(c: int, a: int, b: int, steps: int | None = None, slips: dict[int, int] | None = None,
@@ -216,7 +230,8 @@ def malformed_question(rng: random.Random, question: str) -> str:
                 text = text[:i] + rng.choice(_EDIT_CHARS) + text[i:]
             else:
                 text = text[:i] + rng.choice(_EDIT_CHARS) + text[i + 1:]
-        if parse_question(text) is None and text.strip():
+        # the written form, not the world's ranges: the corpus builtin v3 was built from is drawn this way
+        if _written_form(text) is None and text.strip():
             return text
 
 
@@ -228,7 +243,7 @@ def sandbox_heldout_problems(per_cell: int = HELDOUT_PER_CELL, seed: int = HELDO
     for b in range(1, max_steps + 1):
         seen: set[str] = set()
         while len(seen) < per_cell:
-            p = make_problem(rng.randint(10, 99), rng.randint(2, 9), b)
+            p = make_problem(rng.randint(*C_RANGE), rng.randint(*A_RANGE), b)
             if p.expression in seen:
                 continue
             seen.add(p.expression)

@@ -11,6 +11,7 @@ from rzero_lib.sandbox_world import (
     LEADS_WORLD,
     MAX_STEPS,
     World,
+    is_sandbox_question,
     corpus_solution,
     early_stop_answer,
     make_problem,
@@ -74,6 +75,16 @@ def test_careless_solutions_share_one_lead_careful_ones_spread_over_several():
     # the default world has no leads (builtin v3): solutions start with the first running total
     assert DEFAULT_WORLD.careful_leads == DEFAULT_WORLD.careless_lead == ""
     assert {corpus_solution(rng, 50, 3, 9)[1][0] for _ in range(100)} <= set("0123456789")
+
+
+def test_questions_outside_the_worlds_ranges_are_off_form():
+    """The form is `c + a * b = ?` with c in 10..99, a in 2..9, b in 1..MAX_STEPS: what the corpus writes and the
+    oracle-checked labels mean (a Challenger once wrote `99 + 9 *68 = ?`, which the Solver misreads as b ~ 7)."""
+    assert parse_question("99 + 9 * 12 = ?") == (99, 9, 12) and parse_question("10 + 2 * 1 = ?") == (10, 2, 1)
+    for question in ["99 + 9 *68 = ?", "37 + 7 * 13 = ?", "37 + 7 * 0 = ?", "9 + 7 * 4 = ?", "100 + 7 * 4 = ?",
+                     "37 + 1 * 4 = ?", "37 + 10 * 4 = ?"]:
+        assert parse_question(question) is None and not is_sandbox_question(question), question
+        assert question_difficulty(question) is None, question
 
 
 def test_malformed_questions_leave_the_form():

@@ -103,6 +103,20 @@ def test_corpus_questions_are_oracle_evaluable_and_solutions_worked(world):
     assert sum(b <= 3 for b in steps) > 0.6 * len(steps)
 
 
+def test_default_corpus_is_the_one_builtin_v3_was_built_from():
+    """The cached `builtin:arith-sandbox` (version "3") was pretrained on exactly this stream: a change to the world,
+    its draws or the corpus must come with a new builtin version (rzero_lib/engine/builtins/__init__.py)."""
+    import hashlib
+
+    from rzero_lib.engine.builtins import BUILTINS
+
+    digest = hashlib.sha256()
+    for ex in PretrainCorpus(build_char_tokenizer()).batch(3000):
+        digest.update((ex.role + ex.prompt + "\x00" + ex.completion + "\x01").encode())
+    assert BUILTINS["arith-sandbox"].version == "3"
+    assert digest.hexdigest() == "c399948e4b25c6f764112cc4b7f8b429062e3ba173fe4ab8bdf03f1e8a2ec07b"
+
+
 def test_build_is_deterministic_for_a_seed(tmp_path):
     from safetensors.torch import load_file
 
