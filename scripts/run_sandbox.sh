@@ -73,15 +73,16 @@ run_one() {  # name seed
 
 start=$(date +%s)
 [[ -n "$DRY_RUN" ]] || mkdir -p "$RUNS_ROOT/logs"
-# the built-in models the runs use (read with the project's own parameter loader), each pretrained here on
-# first use (all cores), then cached
+# the built-in models the runs use (read with the project's own parameter loader, SANDBOX_SET applied), each
+# pretrained here on first use (all cores), then cached
 param_files=()
 for job in "${jobs[@]}"; do param_files+=("params/${job%% *}.yaml"); done
-models=$("$PY" -c '
-import sys
+models=$(SANDBOX_SET="${SANDBOX_SET:-}" "$PY" -c '
+import os, sys
 from rzero_lib.config import load_params
 from rzero_lib.model_specs import builtin_name
-print(*sorted({n for f in sys.argv[1:] if (n := builtin_name(load_params(f).model))}))' "${param_files[@]}")
+sets = os.environ["SANDBOX_SET"].split()
+print(*sorted({n for f in sys.argv[1:] if (n := builtin_name(load_params(f, sets).model))}))' "${param_files[@]}")
 for model in $models; do
   log "model builtin:$model (pretrained on first use, then cached)"
   do_or_print "$PY" -c "from rzero_lib.engine.models import builtin_path; print(builtin_path('$model'))"

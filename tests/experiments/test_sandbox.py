@@ -159,6 +159,10 @@ def test_make_sandbox_scaling_builds_both_models_and_extends_the_main_run(tmp_pa
     assert len(runs) == 6 and all("--set iterations=6" in r for r in runs)
     assert f"--run-dir {seed_run_dir(tmp_path, MAIN_RUN, 0)} " in " ".join(runs)  # the main run's own directory
     assert f"{tmp_path}/sandbox_scaling/notebook.ipynb" in lines[-1]
+    # a model chosen by SANDBOX_SET is the one built up front (not inside the first run, on one thread)
+    lines = _dry_run(RUNS_ROOT=str(tmp_path), SANDBOX_RUNS=MAIN_RUN, SANDBOX_SET="model=builtin:arith-sandbox-small")
+    builds = [line for line in lines if "builtin_path(" in line]
+    assert [b.split("builtin_path('")[1].split("'")[0] for b in builds] == ["arith-sandbox-small"]
 
 
 def test_benchmark_difficulty_is_the_steps():
