@@ -176,9 +176,11 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.1f} s"
 
 
-def run_stage(run: RunDir, stage: StageRun, kernel_name: str, progress: bool = True) -> float:
+def run_stage(run: RunDir, stage: StageRun, kernel_name: str, progress: bool = True,
+              export_html: bool = True) -> float:
     """Execute one stage notebook and commit its manifest; returns its wall time. Raises PipelineError on
-    failure, leaving the executed notebook (with the error) as the stage's notebook.ipynb.
+    failure, leaving the executed notebook (with the error) as the stage's notebook.ipynb. The report stage
+    also writes `report.html` unless `export_html` is false (`analysis.export_html`).
 
     papermill runs in a worker thread; the main thread waits, so that Ctrl-C or SIGTERM never lands inside
     papermill's event loop. It then interrupts the kernel (the stage's `finally` blocks run: servers are
@@ -213,9 +215,12 @@ def run_stage(run: RunDir, stage: StageRun, kernel_name: str, progress: bool = T
             raise kernel_failure(stage, e, output) from e
         resources = usage.stop()  # the kernel has been shut down and reaped: its CPU time is counted
         os.replace(running, output)
-        if stage.stage == ANALYSIS_STAGE:
+        html = stage.stage == ANALYSIS_STAGE and export_html
+        if html:
             export_report_html(output, folder / "report.html", title=f"R-Zero run report: {run.path.name}")
-        run.commit_manifest(folder, stage.key, ("report.html",) if stage.stage == ANALYSIS_STAGE else (),
+        elif stage.stage == ANALYSIS_STAGE:  # a report.html of an earlier analysis would not match this notebook
+            (folder / "report.html").unlink(missing_ok=True)
+        run.commit_manifest(folder, stage.key, ("report.html",) if html else (),
                             extra={"resources": resources})
         committed = True
     finally:
@@ -410,7 +415,8 @@ def run_pipeline(params: RunParams, run_dir: str | Path | None = None, *, fresh:
                     log(f"[{i}/{len(checks)}] {stage.key}: done, skipped")
                     continue
                 log(f"[{i}/{len(checks)}] {stage.key}: started")
-                seconds = run_stage(run, stage, kernel, progress=progress)
+                seconds = run_stage(run, stage, kernel, progress=progress,
+                                    export_html=params.analysis.export_html)
                 log(f"[{i}/{len(checks)}] {stage.key}: finished in {format_seconds(seconds)}")
             log(f"run complete in {format_seconds(time.time() - t_run)}: report in {run.report_dir}")
     return run
@@ -423,5 +429,6 @@ def analyze_run(run_dir: str | Path, kernel_name: str | None = None, progress: b
     with terminate_as_interrupt(), RunLock(run.path):
         (run.report_dir / MANIFEST).unlink(missing_ok=True)
         run.update_state("report", None)
-        run_stage(run, StageRun(None, ANALYSIS_STAGE), kernel_name or params.kernel_name, progress=progress)
+        run_stage(run, StageRun(None, ANALYSIS_STAGE), kernel_name or params.kernel_name, progress=progress,
+                  export_html=params.analysis.export_html)
     return run

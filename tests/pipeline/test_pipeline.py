@@ -161,3 +161,20 @@ def test_cli_rejects_bad_parameters_naming_the_field(tmp_path):
                         "--set", "voting.band_delta=0.9"], capture_output=True, text=True)
     assert r.returncode == 2 and "voting.band_delta" in r.stderr
     assert not (tmp_path / "x").exists(), "nothing is created before the parameters validate"
+
+
+def test_export_html_false_writes_no_report_html(smoke_run, tmp_path):
+    """`analysis.export_html: false`: the report stage commits its notebook without report.html (an earlier
+    report.html, which would not match the new notebook, is removed)."""
+    import shutil
+
+    from rzero_lib.pipeline.driver import run_pipeline
+
+    run_dir = tmp_path / "copy"
+    shutil.copytree(smoke_run["dir"], run_dir)
+    (run_dir / "report" / "manifest.json").unlink()  # the report is the one stage left to run
+    assert (run_dir / "report" / "report.html").exists()
+    run_pipeline(load_params(SMOKE, ["analysis.export_html=false"]), run_dir, progress=False)
+    manifest = json.loads((run_dir / "report" / "manifest.json").read_text())
+    assert "report.html" not in manifest["outputs"] and not (run_dir / "report" / "report.html").exists()
+    assert (run_dir / "report" / "summary.json").exists()
