@@ -60,16 +60,19 @@ def sandbox_solver_prompt() -> PromptSpec:
 # - slips: each step's ones digit is written wrong with a probability that grows with b (`World.slip_rate`),
 #   and the computation goes on from the wrong total: slips give *diverse* wrong answers, which a vote cancels;
 # - the misconception: it stops one step early ("loses count") with a share that rises with b
-#   (`World.trap_share`); every early stop of a question gives the *same* wrong answer c + a(b-1), a
-#   concentrated wrong answer that can win the vote (how labels go wrong);
-# - phrasing (`LEADS_WORLD` only, a measured variant): the careful method opens with one of several leads
-#   (`World.careful_leads`), the careless one always with the same lead (`World.careless_lead`). Like an LLM
-#   whose right reasoning is spread over many phrasings while a shortcut has one, greedy decoding follows the
-#   single most likely first token: it takes the shortcut once the trap share exceeds the share of any one
-#   careful lead, well before the shortcut wins the vote. That gap between greedy and majority-vote accuracy
-#   (self-consistency) is what majority labels can teach; measured, the Challenger then settled below the
-#   labels' decline (README, "What was tried").
-# Why this shape, and what was measured with it: docs/sandbox.md.
+#   (`World.trap_share`), and only from b = 6 on (`World.trap_onset`): every early stop of a question gives the
+#   *same* wrong answer c + a(b-1), a concentrated wrong answer that can win the vote (how labels go wrong). With
+#   no early stops in short questions, training on short questions cannot unlearn it: only questions at the
+#   Solver's edge can (in the worlds where it reached down to b = 2, an untrained Challenger's short questions
+#   taught nearly as much as R-Zero's);
+# - phrasing: the careful method opens with one of several leads (`World.careful_leads`), the careless one
+#   always with the same lead (`World.careless_lead`). Like an LLM whose right reasoning is spread over many
+#   phrasings while a shortcut has one, greedy decoding follows the single most likely first token: it takes
+#   the shortcut once the trap share exceeds the share of any one careful lead, well before the shortcut wins
+#   the vote. That gap between greedy and majority-vote accuracy (self-consistency) is what majority labels
+#   can teach.
+# Why this shape, and what was measured with it and with the earlier worlds (`V3_WORLD`, `LEADS_WORLD`):
+# docs/sandbox.md.
 
 MAX_STEPS = 12
 C_RANGE = (10, 99)  # the added number c
@@ -86,17 +89,21 @@ HELDOUT_PER_CELL = 40  # per number of steps: 12 * 40 = 480 items
 
 @dataclass(frozen=True)
 class World:
-    """The pretraining corpus's knobs (the only place ground truth is used). Defaults: the measured world."""
+    """The pretraining corpus's knobs (the only place ground truth is used). Defaults: the shipped world
+    (`builtin:arith-sandbox` version 5)."""
 
-    trap_max: float = 0.85  # early-stop share for very long questions
-    trap_mid: float = 7.0  # steps at which the early-stop share is trap_max / 2
-    trap_width: float = 1.2  # logistic width (steps)
+    trap_max: float = 1.0  # the logistic's ceiling: the early-stop share of very long questions
+    trap_mid: float = 9.0  # steps at which the early-stop share is trap_max / 2
+    trap_width: float = 2.5  # logistic width (steps)
+    # No early stops below this many steps (0: the logistic alone): the misconception exists only from the Solver's
+    # edge on, so training on short questions cannot unlearn it.
+    trap_onset: int = 6
     slip_base: float = 0.04  # per-step slip probability: slip_base + slip_per_step * b
     slip_per_step: float = 0.012
-    # The first character of a solution: one of the careful leads (uniformly) or the careless lead. Empty (the
-    # default, builtin v3): no lead. `LEADS_WORLD` below is the variant with leads, measured and not adopted.
-    careful_leads: str = ""
-    careless_lead: str = ""
+    # The first character of a solution: one of the careful leads (uniformly) or the careless lead; empty: no
+    # lead (`V3_WORLD`)
+    careful_leads: str = "=:>;"
+    careless_lead: str = "~"
     max_steps: int = MAX_STEPS
     # steps b in the Solver's corpus: uniform, the skill exists at every length
     solver_step_weights: tuple[float, ...] = (1.0,) * MAX_STEPS
@@ -111,7 +118,7 @@ class World:
 
     def trap_share(self, steps: int) -> float:
         """Share of the corpus's solutions of a `steps`-step question that stop one step early."""
-        if steps < 2:
+        if steps < max(2, self.trap_onset):
             return 0.0
         return self.trap_max / (1.0 + math.exp(-(steps - self.trap_mid) / self.trap_width))
 
@@ -121,12 +128,15 @@ class World:
 
 
 DEFAULT_WORLD = World()
-# The variant with phrasing (docs/sandbox.md, "A variant with leads"): four careful leads, one careless lead and a
-# wider, later trap, so that greedy decoding takes the early stop (b >= 7) before the vote is lost (b ~ 8-9).
-# Measured on held-out with 3 seeds (README): the Solver improves more than in the default world, but the
-# Challenger settles at b ~ 6 and the labels do not get worse. Build it with
-# `build_sandbox_model(target, world=LEADS_WORLD)`; its runs used challenger_training.temperature 1.2.
-LEADS_WORLD = World(trap_mid=8.0, trap_width=1.5, careful_leads="=:>;", careless_lead="~")
+# The earlier worlds, measured on held-out with 3 seeds and kept for reproduction (README, "What was tried";
+# build one with `build_sandbox_model(target, world=...)`):
+# - builtin v3, no leads and early stops at every b >= 2: the labels' decline, but greedy decoding failed only
+#   where the early stop also wins the vote, so R-Zero did not beat its untrained-Challenger control;
+V3_WORLD = World(trap_max=0.85, trap_mid=7.0, trap_width=1.2, trap_onset=0, careful_leads="", careless_lead="")
+# - leads and a wider, later trap at every b >= 2: the Solver improved more, yet the untrained control's short
+#   questions taught nearly as much, and the Challenger settled at b ~ 6 where the labels stayed right.
+#   Its runs used challenger_training.temperature 1.2 (as the shipped world's do).
+LEADS_WORLD = World(trap_max=0.85, trap_mid=8.0, trap_width=1.5, trap_onset=0)
 _QUESTION_RE = re.compile(r"^\s*(\d+)\s*\+\s*(\d+)\s*\*\s*(\d+)\s*=\s*\?\s*$")
 
 
@@ -177,7 +187,7 @@ def draw_problem(rng: random.Random, step_weights: Sequence[float]) -> Arithmeti
 
 def worked_solution(c: int, a: int, b: int, steps: int | None = None, slips: dict[int, int] | None = None,
                     lead: str = "") -> str:
-    """`lead` (a `LEADS_WORLD` solution's first character; none by default), the running totals of `steps`
+    """`lead` (a solution's first character; none in `V3_WORLD`), the running totals of `steps`
     (default b) additions of a to c, then the boxed last total; `slips` maps a step to the wrong ones digit written
     there (the computation goes on from the written total)."""
     slips = slips or {}
@@ -202,7 +212,7 @@ def corpus_solution(rng: random.Random, c: int, a: int, b: int, world: World = D
     steps = b - 1 if method == CARELESS else b
     if method == CARELESS:
         lead = world.careless_lead
-    else:  # no draw without leads: the default world's random stream is the one builtin v3 was built from
+    else:  # no draw without leads: V3_WORLD's random stream is the one builtin v3 was built from
         lead = rng.choice(world.careful_leads) if world.careful_leads else ""
     rate = world.slip_rate(b)
     slips, total = {}, c
@@ -230,7 +240,7 @@ def malformed_question(rng: random.Random, question: str) -> str:
                 text = text[:i] + rng.choice(_EDIT_CHARS) + text[i:]
             else:
                 text = text[:i] + rng.choice(_EDIT_CHARS) + text[i + 1:]
-        # the written form, not the world's ranges: the corpus builtin v3 was built from is drawn this way
+        # the written form, not the world's ranges: the corpora builtins v3 and v5 were built from are drawn so
         if _written_form(text) is None and text.strip():
             return text
 

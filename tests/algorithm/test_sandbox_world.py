@@ -10,10 +10,10 @@ from rzero_lib.sandbox_world import (
     DEFAULT_WORLD,
     LEADS_WORLD,
     MAX_STEPS,
-    World,
-    is_sandbox_question,
+    V3_WORLD,
     corpus_solution,
     early_stop_answer,
+    is_sandbox_question,
     make_problem,
     malformed_question,
     operand_digits,
@@ -52,13 +52,17 @@ def test_worked_solution_writes_running_totals_and_carries_slips_forward():
 def test_corpus_rates_follow_the_world():
     world = DEFAULT_WORLD
     assert world.trap_share(1) == 0 and world.trap_share(4) < 0.1 < 0.7 < world.trap_share(12) < world.trap_max
+    # the misconception starts at its onset (b = 6), above the base Solver's greedy edge; the earlier worlds had
+    # it, rarely, from b = 2 on
+    assert [b for b in range(1, MAX_STEPS + 1) if world.trap_share(b) > 0] == list(range(world.trap_onset, 13))
+    assert 0.2 < world.trap_share(world.trap_onset) < 0.3 and V3_WORLD.trap_share(2) > 0 < LEADS_WORLD.trap_share(2)
     assert abs(world.slip_rate(5) - (world.slip_base + 5 * world.slip_per_step)) < 1e-12
     rng = random.Random(0)
     for b, lo, hi in [(2, 0.0, 0.03), (12, 0.7, 0.9)]:
         careless = sum(corpus_solution(rng, 50, 3, b)[0] == CARELESS for _ in range(2000)) / 2000
         assert lo <= careless <= hi, (b, careless)
     # no slips and no trap: the corpus writes the exact worked solution (under one of the careful leads, if any)
-    exact = World(trap_max=0.0, slip_base=0.0, slip_per_step=0.0)
+    exact = replace(V3_WORLD, trap_max=0.0, slip_base=0.0, slip_per_step=0.0)
     assert corpus_solution(rng, 37, 7, 9, exact)[1] == worked_solution(37, 7, 9)
     exact_leads = replace(LEADS_WORLD, trap_max=0.0, slip_base=0.0, slip_per_step=0.0)
     solutions = {corpus_solution(rng, 37, 7, 9, exact_leads)[1] for _ in range(200)}
@@ -66,15 +70,16 @@ def test_corpus_rates_follow_the_world():
 
 
 def test_careless_solutions_share_one_lead_careful_ones_spread_over_several():
-    """LEADS_WORLD: greedy decoding takes the shortcut once its share beats any single careful lead (docs/sandbox.md)."""
-    world, rng = replace(LEADS_WORLD, slip_base=0.0, slip_per_step=0.0), random.Random(2)  # no slips: exact answers
+    """Greedy decoding takes the shortcut once its share beats any single careful lead (docs/sandbox.md)."""
+    world, rng = replace(DEFAULT_WORLD, slip_base=0.0, slip_per_step=0.0), random.Random(2)  # no slips: exact answers
     assert world.careless_lead not in world.careful_leads and len(set(world.careful_leads)) >= 2
     for method, solution in (corpus_solution(rng, 50, 3, 9, world) for _ in range(500)):
         assert (solution[0] == world.careless_lead) == (method == CARELESS)
         assert extract_boxed(solution) == (early_stop_answer(50, 3, 9) if method == CARELESS else "77")
-    # the default world has no leads (builtin v3): solutions start with the first running total
-    assert DEFAULT_WORLD.careful_leads == DEFAULT_WORLD.careless_lead == ""
-    assert {corpus_solution(rng, 50, 3, 9)[1][0] for _ in range(100)} <= set("0123456789")
+    assert LEADS_WORLD.careful_leads == DEFAULT_WORLD.careful_leads
+    # V3_WORLD has no leads (builtin v3): solutions start with the first running total
+    assert V3_WORLD.careful_leads == V3_WORLD.careless_lead == ""
+    assert {corpus_solution(rng, 50, 3, 9, V3_WORLD)[1][0] for _ in range(100)} <= set("0123456789")
 
 
 def test_questions_outside_the_worlds_ranges_are_off_form():

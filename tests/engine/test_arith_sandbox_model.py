@@ -25,6 +25,7 @@ from rzero_lib.sandbox_world import (
     DEFAULT_WORLD,
     LEADS_WORLD,
     REFUSAL,
+    V3_WORLD,
     parse_question,
     sandbox_challenger_prompt,
     sandbox_solver_prompt,
@@ -68,7 +69,7 @@ def test_tokenizer_round_trip_and_chat_template():
     assert tok.decode(ids, skip_special_tokens=True) == "<question>1 + 2 = ?</question>"
 
 
-@pytest.mark.parametrize("world", [DEFAULT_WORLD, LEADS_WORLD], ids=["default", "leads"])
+@pytest.mark.parametrize("world", [DEFAULT_WORLD, V3_WORLD, LEADS_WORLD], ids=["default", "v3", "leads"])
 def test_corpus_questions_are_oracle_evaluable_and_solutions_worked(world):
     corpus = PretrainCorpus(build_char_tokenizer(), seed=1, world=world)
     examples = corpus.batch(600)
@@ -89,6 +90,7 @@ def test_corpus_questions_are_oracle_evaluable_and_solutions_worked(world):
         lead = ex.completion[0] if world.careful_leads else ""
         cells = ex.completion[len(lead):].split(" \\boxed{")[0].split()
         assert len(cells) in (b, b - 1) and all(len(x) == 3 for x in cells)
+        assert b >= world.trap_onset or len(cells) == b  # no early stops below the misconception's onset
         if world.careful_leads:  # the careless method always opens with its own lead, the careful one with several
             assert (lead == world.careless_lead) == (len(cells) == b - 1)
             leads.add(lead)
@@ -103,18 +105,24 @@ def test_corpus_questions_are_oracle_evaluable_and_solutions_worked(world):
     assert sum(b <= 3 for b in steps) > 0.6 * len(steps)
 
 
-def test_default_corpus_is_the_one_builtin_v3_was_built_from():
-    """The cached `builtin:arith-sandbox` (version "3") was pretrained on exactly this stream: a change to the world,
-    its draws or the corpus must come with a new builtin version (rzero_lib/engine/builtins/__init__.py)."""
+@pytest.mark.parametrize("world, version, sha256", [
+    (DEFAULT_WORLD, "5", "85850adc2913b647d411d7015e18c96a2a3e2281162c47fce462787064aa791e"),
+    (V3_WORLD, "3", "c399948e4b25c6f764112cc4b7f8b429062e3ba173fe4ab8bdf03f1e8a2ec07b"),
+], ids=["default", "v3"])
+def test_corpus_is_the_one_its_builtin_version_was_built_from(world, version, sha256):
+    """The cached `builtin:arith-sandbox` (version "5") was pretrained on exactly the default world's stream, the
+    earlier measured builtin v3 on V3_WORLD's: a change to a world, its draws or the corpus must come with a new
+    builtin version (rzero_lib/engine/builtins/__init__.py)."""
     import hashlib
 
     from rzero_lib.engine.builtins import BUILTINS
 
     digest = hashlib.sha256()
-    for ex in PretrainCorpus(build_char_tokenizer()).batch(3000):
+    for ex in PretrainCorpus(build_char_tokenizer(), world=world).batch(3000):
         digest.update((ex.role + ex.prompt + "\x00" + ex.completion + "\x01").encode())
-    assert BUILTINS["arith-sandbox"].version == "3"
-    assert digest.hexdigest() == "c399948e4b25c6f764112cc4b7f8b429062e3ba173fe4ab8bdf03f1e8a2ec07b"
+    assert digest.hexdigest() == sha256
+    if world == DEFAULT_WORLD:
+        assert BUILTINS["arith-sandbox"].version == version
 
 
 def test_build_is_deterministic_for_a_seed(tmp_path):
