@@ -105,6 +105,36 @@ def test_corpus_questions_are_oracle_evaluable_and_solutions_worked(world):
     assert sum(b <= 3 for b in steps) > 0.6 * len(steps)
 
 
+def test_verifier_corpus_judges_the_corpus_own_solutions():
+    """`builtin:arith-sandbox-verifier`'s extra conversations: a question, one of the corpus's own worked solutions
+    (slips, early stops, leads) rendered exactly as the Verification stage renders its prompt, and the true verdict."""
+    from rzero_lib.answers import extract_boxed
+    from rzero_lib.engine.builtins.arith_sandbox import VERIFIER_SHARE
+    from rzero_lib.prompts import render_prompt
+    from rzero_lib.sandbox_world import SANDBOX_VERIFIER_SYSTEM, SANDBOX_VERIFIER_USER
+    from rzero_lib.verifier import parse_verdict, verification_messages
+
+    tok = build_char_tokenizer()
+    examples = PretrainCorpus(tok, seed=2, verifier_share=VERIFIER_SHARE).batch(800)
+    verifier = [ex for ex in examples if ex.role == "verifier"]
+    assert 0.18 * len(examples) < len(verifier) < 0.32 * len(examples)
+    verdicts = []
+    for ex in verifier:
+        question = ex.problem.question
+        user = ex.prompt.split("<|user|>", 1)[1].split("<|im_end|>", 1)[0]
+        assert user.startswith(question + " ")
+        solution = user[len(question) + 1:]
+        assert ex.prompt == render_prompt(tok, verification_messages(question, solution, system=SANDBOX_VERIFIER_SYSTEM,
+                                                                     user=SANDBOX_VERIFIER_USER))
+        verdict = parse_verdict(ex.completion)
+        assert verdict == (extract_boxed(solution) == ex.problem.answer)
+        verdicts.append(verdict)
+    assert 0.3 < sum(verdicts) / len(verdicts) < 0.7  # both verdicts, neither rare
+    assert not any(ex.role == "verifier" for ex in PretrainCorpus(tok, seed=2).batch(300))
+    with pytest.raises(ValueError, match="verifier_share"):
+        PretrainCorpus(tok, verifier_share=1.0)
+
+
 @pytest.mark.parametrize("world, version, sha256", [
     (DEFAULT_WORLD, "5", "85850adc2913b647d411d7015e18c96a2a3e2281162c47fce462787064aa791e"),
     (V3_WORLD, "3", "c399948e4b25c6f764112cc4b7f8b429062e3ba173fe4ab8bdf03f1e8a2ec07b"),

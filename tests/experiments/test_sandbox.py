@@ -117,6 +117,11 @@ def test_verifier_run_is_the_main_run_with_a_verifier():
     changed = {d.split(":")[0] for d in diff_params(main, params_to_dict(params))}
     assert changed and all(c == "run_name" or c.startswith("verifier.") for c in changed)
     assert params.verifier.enabled
+    # an external Verifier pretrained to verify, with the prompt its corpus was rendered with
+    from rzero_lib.sandbox_world import SANDBOX_VERIFIER_SYSTEM, SANDBOX_VERIFIER_USER
+
+    assert params.verifier.kind == "model" and params.verifier.model == "builtin:arith-sandbox-verifier"
+    assert (params.verifier.system, params.verifier.user) == (SANDBOX_VERIFIER_SYSTEM, SANDBOX_VERIFIER_USER)
 
 
 def _dry_run(**env) -> list[str]:
@@ -145,6 +150,8 @@ def test_make_sandbox_runs_every_seed_of_the_main_run_and_its_controls(tmp_path)
     assert f"{seed_run_dir(tmp_path, 'sandbox_verifier', 4)} --set seed=4" in " ".join(runs)
     assert all("--set iterations=1 --set voting.num_samples=4" in r for r in runs)
     assert "verifier_run: 'sandbox_verifier'" in lines[-1]
+    builds = [line.split("builtin_path('")[1].split("'")[0] for line in lines if "builtin_path(" in line]
+    assert builds == ["arith-sandbox", "arith-sandbox-verifier"]  # the Verifier's model is built up front too
 
 
 def test_make_sandbox_scaling_builds_both_models_and_extends_the_main_run(tmp_path):
