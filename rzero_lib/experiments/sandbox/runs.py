@@ -16,7 +16,7 @@ CONTROL_RUNS = {
     UNTRAINED_CHALLENGER_RUN: "untrained Challenger",
     ORACLE_LABELS_RUN: "oracle labels (upper bound)",
 }
-# Issue 8: the main run with the self-verifying Verifier (threshold policy), pretrained to verify like it solves.
+# Issue 8: the main run with a Verifier (threshold policy): `builtin:arith-sandbox-verifier`, pretrained to verify.
 VERIFIER_RUN = "sandbox_verifier"
 # Optional runs made for one seed only (SANDBOX_EXTRAS in scripts/run_sandbox.sh).
 EXTRA_RUNS = {
