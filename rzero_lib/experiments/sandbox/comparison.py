@@ -520,7 +520,8 @@ def write_comparison(runs_root: str | Path, run_names: Sequence[str], output_dir
     for name, plot in (("label_accuracy", plot_label_accuracy), ("difficulty", plot_difficulty),
                        ("heldout_accuracy", plot_heldout_accuracy)):
         report.figures[name] = save_png(plot(comparison), out / f"sandbox_{name}.png")
-    scaling = evaluate_iteration_scaling(comparison)
+    summary = comparison_summary(comparison)
+    scaling = summary["iteration_scaling"]
     if scaling is not None and len(scaling["runs"]) > 1:  # the stretch's runs: where each size peaks
         report.figures["iteration_scaling"] = save_png(plot_iteration_scaling(comparison, scaling),
                                                        out / "sandbox_iteration_scaling.png")
@@ -533,7 +534,6 @@ def write_comparison(runs_root: str | Path, run_names: Sequence[str], output_dir
             with atomic_path(out / "sandbox_verifier.png", suffix=".png") as tmp:
                 shutil.copyfile(figure, tmp)
             report.figures["verifier"] = out / "sandbox_verifier.png"
-    summary = comparison_summary(comparison)
     if report.verifier is not None:
         summary["verifier"] = jsonable(_records(report.verifier))
     report.summary = summary

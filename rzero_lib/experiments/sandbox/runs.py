@@ -22,7 +22,7 @@ VERIFIER_RUN = "sandbox_verifier"
 EXTRA_RUNS = {
     "sandbox_no_penalty": "no repetition penalty",
     "sandbox_no_band": "no band filter",
-    VERIFIER_RUN: "with Verifier (self, threshold)",
+    VERIFIER_RUN: "with Verifier (external model, threshold)",
 }
 # The stretch of issue 13 (paper: iteration scaling): the main run on a smaller model (`model:` its one switch),
 # both for SCALING_ITERATIONS iterations; SIZE_RUNS from the smaller model to the larger.
